@@ -1,0 +1,20 @@
+"""The benchmark split of the shared MNIST files: first 42,000 to train, last 10,000 to validate."""
+
+import resource
+import sys
+from pathlib import Path
+
+MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+def load_split(n_train=42_000, n_val=10_000):
+    from skdigits.datasets import load_idx
+
+    if not MNIST.is_dir():
+        sys.exit(f"benchmark data not found: {MNIST} (the shared MNIST IDX files) is missing")
+    X, y = load_idx(MNIST / "train-images-idx3-ubyte.gz", MNIST / "train-labels-idx1-ubyte.gz")
+    return X[:n_train], y[:n_train], X[-n_val:], y[-n_val:]
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

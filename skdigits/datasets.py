@@ -1,0 +1,213 @@
+"""Loaders for the Kaggle CSV files, MNIST IDX files and the shipped sample."""
+
+import gzip
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow
+
+from .preprocessing import N_PIXELS, PIXEL_COLUMNS, check_pixels
+
+__all__ = ["load_idx", "load_kaggle_test", "load_kaggle_train", "load_sample"]
+
+
+def load_kaggle_train(path) -> tuple[np.ndarray, np.ndarray]:
+    """Load a Kaggle "Digit Recognizer" training file (``label,pixel0..pixel783``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        CSV file, optionally gzip/zip/bz2/xz compressed (by extension).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 784), dtype uint8
+        Pixel intensities, one image per row.
+    y : ndarray of shape (n_samples,), dtype int64
+        Digit labels 0..9.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, tempfile, os
+    >>> from skdigits.datasets import load_kaggle_train
+    >>> frame = pd.DataFrame(np.zeros((2, 785), dtype=int),
+    ...                      columns=["label"] + [f"pixel{i}" for i in range(784)])
+    >>> path = os.path.join(tempfile.mkdtemp(), "train.csv")
+    >>> frame.to_csv(path, index=False)
+    >>> X, y = load_kaggle_train(path)
+    >>> X.shape, y.shape
+    ((2, 784), (2,))
+    """
+    frame = _read_csv(path)
+    if "label" not in frame.columns:
+        raise ValueError(
+            f"{path} has no 'label' column, expected the Kaggle training format "
+            "label,pixel0..pixel783; for test.csv use load_kaggle_test."
+        )
+    y = _check_labels(frame.pop("label"), path)
+    return _pixels(frame, path), y
+
+
+def load_kaggle_test(path) -> np.ndarray:
+    """Load a Kaggle "Digit Recognizer" test file (``pixel0..pixel783``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        CSV file, optionally gzip/zip/bz2/xz compressed (by extension).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 784), dtype uint8
+        Pixel intensities, one image per row.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, tempfile, os
+    >>> from skdigits.datasets import load_kaggle_test
+    >>> frame = pd.DataFrame(np.zeros((3, 784), dtype=int),
+    ...                      columns=[f"pixel{i}" for i in range(784)])
+    >>> path = os.path.join(tempfile.mkdtemp(), "test.csv")
+    >>> frame.to_csv(path, index=False)
+    >>> load_kaggle_test(path).shape
+    (3, 784)
+    """
+    frame = _read_csv(path)
+    if "label" in frame.columns:
+        raise ValueError(
+            f"{path} has a 'label' column, expected only pixel0..pixel783 in a test file; "
+            "for labelled data use load_kaggle_train."
+        )
+    return _pixels(frame, path)
+
+
+def load_idx(images_path, labels_path=None):
+    """Load MNIST images (and labels) from IDX files, gzip-compressed or not.
+
+    Parameters
+    ----------
+    images_path : str or path-like
+        IDX3 file of images, e.g. ``train-images-idx3-ubyte.gz``.
+    labels_path : str or path-like, optional
+        IDX1 file of labels, e.g. ``train-labels-idx1-ubyte.gz``.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 784), dtype uint8
+        Pixel intensities, one image per row.
+    y : ndarray of shape (n_samples,), dtype int64
+        Labels; returned only when `labels_path` is given.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from skdigits.datasets import load_idx
+    >>> path = os.path.join(tempfile.mkdtemp(), "images-idx3-ubyte")
+    >>> header = np.array([0x803, 2, 28, 28], dtype=">i4").tobytes()
+    >>> _ = open(path, "wb").write(header + bytes(2 * 784))
+    >>> load_idx(path).shape
+    (2, 784)
+    """
+    images = _read_idx(images_path)
+    if images.ndim != 3:
+        raise ValueError(f"{images_path} holds an array of shape {images.shape}, expected images (n, rows, cols).")
+    X = images.reshape(len(images), -1)
+    if labels_path is None:
+        return X
+    y = _read_idx(labels_path).astype(np.int64)
+    if y.shape != (len(X),):
+        raise ValueError(
+            f"{labels_path} holds {y.shape} labels for {len(X)} images in {images_path}; "
+            "pass the labels file that belongs to the images file."
+        )
+    return X, y
+
+
+def load_sample() -> tuple[np.ndarray, np.ndarray]:
+    """Load the small MNIST sample shipped with skdigits.
+
+    5,000 images from the MNIST training set (see ``skdigits/data/MNIST-NOTICE.txt``
+    for attribution and licence), enough to try the package without a download.
+
+    Returns
+    -------
+    X : ndarray of shape (5000, 784), dtype uint8
+        Pixel intensities, one image per row.
+    y : ndarray of shape (5000,), dtype int64
+        Digit labels 0..9.
+
+    Examples
+    --------
+    >>> from skdigits.datasets import load_sample
+    >>> X, y = load_sample()
+    >>> X.shape, sorted(set(y.tolist())) == list(range(10))
+    ((5000, 784), True)
+    """
+    with resources.files("skdigits").joinpath("data/mnist_sample.npz").open("rb") as handle:
+        data = np.load(handle)
+        return data["X"], data["y"].astype(np.int64)
+
+
+def _read_csv(path):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; check the path to the CSV file.")
+    try:
+        frame = pd.read_csv(path, engine="pyarrow")
+    except (pyarrow.ArrowInvalid, UnicodeDecodeError, ValueError, EOFError, OSError) as error:
+        raise ValueError(
+            f"{path} could not be read as CSV ({str(error).splitlines()[0]}); "
+            "expected a comma-separated Kaggle digits file."
+        ) from None
+    if frame.empty:
+        raise ValueError(f"{path} has no data rows; expected a header line and one row per image.")
+    return frame
+
+
+def _pixels(frame, path):
+    names = [str(name) for name in frame.columns]
+    if names != PIXEL_COLUMNS:
+        raise ValueError(f"{path}: {_describe_column_mismatch(names)}")
+    return check_pixels(frame, n_pixels=N_PIXELS, source=str(path)).astype(np.uint8)
+
+
+def _describe_column_mismatch(names):
+    if len(names) != N_PIXELS:
+        return (
+            f"found {len(names)} pixel columns, expected {N_PIXELS} (pixel0..pixel783); "
+            "is this a 28x28 Kaggle digits file?"
+        )
+    if sorted(names) == sorted(PIXEL_COLUMNS):
+        return "pixel columns are out of order, expected pixel0..pixel783; reorder them with frame[PIXEL_COLUMNS]."
+    unexpected = [name for name in names if name not in PIXEL_COLUMNS][:3]
+    return f"unexpected column names {unexpected}, expected pixel0..pixel783; is the header line missing?"
+
+
+def _check_labels(labels, path):
+    values = labels.to_numpy()
+    if values.dtype.kind not in "iu" and not (values.dtype.kind == "f" and np.all(np.mod(values, 1) == 0)):
+        raise ValueError(f"{path}: labels must be integers 0..9, found values such as {values[:3].tolist()}.")
+    bad = (values < 0) | (values > 9)
+    if bad.any():
+        raise ValueError(
+            f"{path}: {int(bad.sum())} label(s) outside 0..9 (first: {values[bad][0]} at row "
+            f"{int(np.argmax(bad))}); expected digit labels 0..9."
+        )
+    return values.astype(np.int64)
+
+
+def _read_idx(path):
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte IDX file (bad magic number); expected an MNIST IDX file.")
+    ndim = data[3]
+    shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    offset = 4 + 4 * ndim
+    if len(data) - offset != int(np.prod(shape)):
+        raise ValueError(f"{path} holds {len(data) - offset} bytes of data, expected {int(np.prod(shape))} for shape {shape}; is it truncated?")
+    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)

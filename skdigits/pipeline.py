@@ -1,0 +1,95 @@
+"""The default digit pipeline and its presets."""
+
+import difflib
+
+from imblearn.pipeline import Pipeline
+
+from .augment import AugmentingResampler
+from .model import DigitCNNClassifier
+from .preprocessing import ImageReshaper, PixelScaler
+
+#: Step parameters of each preset; keys are ``step__param`` pipeline names.
+PRESETS = {
+    # The reference notebook: its network, Adam at 1e-3 * 0.9**epoch,
+    # batch 64, augmentation ranges 10 degrees / 0.1 zoom / 0.1 shift.
+    "reference": {
+        "augment__rotation": 10.0,
+        "augment__zoom": 0.1,
+        "augment__shift": 0.1,
+        "augment__n_copies": 1,
+        "augment__keep_original": True,
+        "cnn__filters": (16, 32),
+        "cnn__dense_units": (512, 1024),
+        "cnn__dropout": 0.25,
+        "cnn__learning_rate": 1e-3,
+        "cnn__lr_decay": 0.9,
+        "cnn__batch_size": 64,
+        "cnn__epochs": 10,
+    },
+}
+PRESETS["default"] = dict(PRESETS["reference"])
+
+
+def make_digit_pipeline(*, preset="default", random_state=None, **params):
+    """Make the unfitted digit pipeline: scale -> reshape -> augment -> cnn.
+
+    Parameters
+    ----------
+    preset : {"default", "reference"}, default="default"
+        Named configuration of the steps, see ``skdigits.pipeline.PRESETS``.
+    random_state : int or None, default=None
+        Seeds both the augmenting step and the network.
+    **params
+        Parameters of the classifier (``epochs=2``, ``batch_size=128``), or
+        of any step with its name as prefix (``augment__rotation=15``).
+
+    Returns
+    -------
+    pipeline : imblearn.pipeline.Pipeline
+        Steps ``scale`` (:class:`PixelScaler`), ``reshape``
+        (:class:`ImageReshaper`), ``augment`` (:class:`AugmentingResampler`,
+        active during ``fit`` only) and ``cnn`` (:class:`DigitCNNClassifier`).
+
+    Examples
+    --------
+    >>> from skdigits import make_digit_pipeline
+    >>> pipe = make_digit_pipeline(epochs=2, random_state=0)
+    >>> list(pipe.named_steps)
+    ['scale', 'reshape', 'augment', 'cnn']
+    >>> pipe.get_params()["cnn__epochs"]
+    2
+    """
+    if preset not in PRESETS:
+        raise ValueError(
+            f"preset={preset!r} is unknown; expected one of {sorted(PRESETS)}."
+        )
+    pipeline = Pipeline(
+        [
+            ("scale", PixelScaler()),
+            ("reshape", ImageReshaper()),
+            ("augment", AugmentingResampler(random_state=random_state)),
+            ("cnn", DigitCNNClassifier(random_state=random_state)),
+        ]
+    )
+    settings = {**PRESETS[preset], **{_qualify(name): value for name, value in params.items()}}
+    _check_param_names(pipeline, settings)
+    return pipeline.set_params(**settings)
+
+
+def _qualify(name):
+    return name if "__" in name and name.split("__")[0] in {"scale", "reshape", "augment", "cnn"} else f"cnn__{name}"
+
+
+def _check_param_names(pipeline, settings):
+    known = pipeline.get_params()
+    for name in settings:
+        step, _, param = name.partition("__")
+        if name in known or (step == "cnn" and "__" in param):  # routed scikeras parameters
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean {close[0].removeprefix('cnn__')!r}?" if close else ""
+        raise ValueError(
+            f"make_digit_pipeline got an unknown parameter {name.removeprefix('cnn__')!r}; "
+            f"expected a DigitCNNClassifier parameter or a step parameter such as "
+            f"'augment__rotation'.{hint}"
+        )

@@ -1,0 +1,317 @@
+"""Pixel scaling and image reshaping steps."""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+N_PIXELS = 784
+IMAGE_SHAPE = (28, 28, 1)
+PIXEL_COLUMNS = [f"pixel{i}" for i in range(N_PIXELS)]
+
+
+def check_pixels(X, *, n_pixels=N_PIXELS, source="X"):
+    """Check that `X` holds images as rows of pixel intensities in 0..255.
+
+    Parameters
+    ----------
+    X : array-like or DataFrame of shape (n_samples, n_pixels)
+        Images, one per row.
+    n_pixels : int or None, default=784
+        Expected number of pixel columns; None accepts any number.
+    source : str, default="X"
+        How to name the data in error messages (a file name, for example).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_pixels)
+        The pixels as a numeric array (no copy where none is needed).
+
+    Raises
+    ------
+    ValueError
+        If a column is not numeric, the column count is wrong, or a value
+        is NaN, infinite or outside 0..255.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_pixels(np.zeros((2, 784), dtype=np.uint8)).shape
+    (2, 784)
+    >>> check_pixels(np.full((1, 784), 300))
+    Traceback (most recent call last):
+    ...
+    ValueError: Values above 255 in data: X has 784 values outside 0..255 (found 300 at row 0, column 0); expected pixel intensities 0..255. Clip or rescale the data before passing it.
+    """
+    if isinstance(X, pd.DataFrame):
+        _check_columns(X, n_pixels, source)
+    X = check_array(X, dtype="numeric", ensure_all_finite=False, input_name=source)
+    if n_pixels is not None and X.shape[1] != n_pixels:
+        raise ValueError(
+            f"{source} has {X.shape[1]} columns, expected {n_pixels} pixel columns "
+            f"(pixel0..pixel{n_pixels - 1}); "
+            + (
+                "does it still contain the 'label' column?"
+                if X.shape[1] == n_pixels + 1
+                else "is this 28x28 digit data?"
+            )
+        )
+    if X.dtype.kind == "f":
+        _check_finite(X, source)
+    _check_range(X, source)
+    return X
+
+
+def _check_columns(frame, n_pixels, source):
+    if "label" in frame.columns:
+        raise ValueError(
+            f"{source} contains a 'label' column, expected only pixel columns; "
+            "pass frame.drop(columns='label') and the labels separately."
+        )
+    non_numeric = [
+        str(name)
+        for name, dtype in frame.dtypes.items()
+        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+    ]
+    if non_numeric:
+        shown = ", ".join(non_numeric[:5]) + (" ..." if len(non_numeric) > 5 else "")
+        raise ValueError(
+            f"{source} has {len(non_numeric)} non-numeric column(s) ({shown}), "
+            "expected numeric pixel values 0..255; check for text cells in those columns."
+        )
+
+
+def _check_finite(X, source):
+    bad = ~np.isfinite(X)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{source} has {int(bad.sum())} NaN or infinite value(s) (first at row {row}, "
+            f"column {col}), expected pixel intensities 0..255; fill or drop the "
+            "incomplete rows first."
+        )
+
+
+def _check_range(X, source):
+    if X.size == 0 or (X.min() >= 0 and X.max() <= 255):
+        return
+    bad = (X < 0) | (X > 255)
+    row, col = np.argwhere(bad)[0]
+    # "Negative values in data" is the phrase sklearn's checks look for
+    kind = "Negative values in data" if X[row, col] < 0 else "Values above 255 in data"
+    raise ValueError(
+        f"{kind}: {source} has {int(bad.sum())} value{'s' if bad.sum() > 1 else ''} outside "
+        f"0..255 (found {X[row, col]:g} at row {row}, column {col}); expected pixel "
+        "intensities 0..255. Clip or rescale the data before passing it."
+    )
+
+
+class PixelScaler(TransformerMixin, BaseEstimator):
+    """Scale pixel intensities from 0..255 to float32 values in 0..1.
+
+    Parameters
+    ----------
+    n_pixels : int or None, default=784
+        Number of pixel columns expected in `X`; None accepts any number.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of pixel columns seen during `fit`.
+    feature_names_in_ : ndarray of str
+        Column names seen during `fit`, when `X` was a DataFrame.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdigits import PixelScaler
+    >>> X = np.array([[0, 51, 255] * 4], dtype=np.uint8)
+    >>> PixelScaler(n_pixels=12).fit_transform(X)[0, :3]
+    array([0. , 0.2, 1. ], dtype=float32)
+    """
+
+    _parameter_constraints = {"n_pixels": [Interval(numbers.Integral, 1, None, closed="left"), None]}
+
+    def __init__(self, *, n_pixels=N_PIXELS):
+        self.n_pixels = n_pixels
+
+    def fit(self, X, y=None):
+        """Check `X` and remember its number of columns.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_pixels)
+            Pixel intensities in 0..255.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : PixelScaler
+            The fitted scaler.
+        """
+        self._validate_params()
+        check_pixels(X, n_pixels=self.n_pixels)
+        validate_data(self, X, reset=True, dtype="numeric", ensure_all_finite=False)
+        return self
+
+    def transform(self, X):
+        """Scale `X` to float32 values in 0..1.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_pixels)
+            Pixel intensities in 0..255.
+
+        Returns
+        -------
+        X_scaled : ndarray of shape (n_samples, n_pixels), dtype float32
+            The scaled pixels.
+        """
+        check_is_fitted(self)
+        pixels = check_pixels(X, n_pixels=None)
+        if pixels.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {pixels.shape[1]} features, but PixelScaler is expecting {self.n_features_in_} "
+                "features as input (one column per pixel, as during fit)"
+                + ("; does it still contain the 'label' column?" if pixels.shape[1] == self.n_features_in_ + 1 else ".")
+            )
+        validate_data(self, X, reset=False, dtype="numeric", ensure_all_finite=False)  # feature names
+        return np.divide(pixels, np.float32(255), dtype=np.float32)
+
+    def inverse_transform(self, X):
+        """Map scaled values back to 0..255 (as float32).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_pixels)
+            Scaled pixels.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_pixels), dtype float32
+            Pixel intensities in 0..255.
+        """
+        check_is_fitted(self)
+        return np.multiply(np.asarray(X), np.float32(255), dtype=np.float32)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+class ImageReshaper(TransformerMixin, BaseEstimator):
+    """Reshape rows of pixels into images, (n, 784) -> (n, 28, 28, 1).
+
+    Parameters
+    ----------
+    image_shape : tuple of int, default=(28, 28, 1)
+        Shape of one image: (height, width, channels). One entry may be -1,
+        inferred from the number of columns as in :func:`numpy.reshape`.
+
+    Attributes
+    ----------
+    image_shape_ : tuple of int
+        The shape of one image, with any -1 resolved.
+    n_features_in_ : int
+        Number of pixel columns seen during `fit`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdigits import ImageReshaper
+    >>> reshaper = ImageReshaper().fit(np.zeros((2, 784)))
+    >>> images = reshaper.transform(np.zeros((2, 784)))
+    >>> images.shape
+    (2, 28, 28, 1)
+    >>> reshaper.inverse_transform(images).shape
+    (2, 784)
+    """
+
+    _parameter_constraints = {"image_shape": [tuple, list]}
+
+    def __init__(self, *, image_shape=IMAGE_SHAPE):
+        self.image_shape = image_shape
+
+    def fit(self, X, y=None):
+        """Check that rows of `X` have as many values as one image.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_pixels)
+            Images as rows.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ImageReshaper
+            The fitted reshaper.
+        """
+        self._validate_params()
+        X = validate_data(self, X, reset=True, dtype="numeric")
+        self.image_shape_ = _resolve_image_shape(self.image_shape, X.shape[1])
+        return self
+
+    def transform(self, X):
+        """Reshape rows of pixels into images.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_pixels)
+            Images as rows.
+
+        Returns
+        -------
+        images : ndarray of shape (n_samples, *image_shape_)
+            The same values, one image per sample.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype="numeric")
+        return X.reshape(len(X), *self.image_shape_)
+
+    def inverse_transform(self, X):
+        """Flatten images back into rows of pixels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, *image_shape_)
+            Images.
+
+        Returns
+        -------
+        X_flat : ndarray of shape (n_samples, n_pixels)
+            One image per row.
+        """
+        check_is_fitted(self)
+        X = np.asarray(X)
+        if X.shape[1:] != self.image_shape_:
+            raise ValueError(
+                f"X has images of shape {X.shape[1:]}, expected {self.image_shape_}; "
+                "pass the output of transform or set image_shape accordingly."
+            )
+        return X.reshape(len(X), -1)
+
+
+def _resolve_image_shape(image_shape, n_features):
+    shape = tuple(image_shape)
+    valid = len(shape) == 3 and all(isinstance(s, numbers.Integral) and (s > 0 or s == -1) for s in shape)
+    if not valid or shape.count(-1) > 1:
+        raise ValueError(
+            f"image_shape={image_shape!r}, expected three positive integers "
+            "(height, width, channels), one of which may be -1; for example (28, 28, 1)."
+        )
+    known = int(np.prod([s for s in shape if s != -1]))
+    if -1 in shape and n_features % known == 0:
+        shape = tuple(n_features // known if s == -1 else s for s in shape)
+    if int(np.prod(shape)) != n_features:
+        raise ValueError(
+            f"X has {n_features} columns, expected {' x '.join(map(str, image_shape))} pixels "
+            "per image; pass flattened 28x28 images or set image_shape to match your data."
+        )
+    return tuple(int(s) for s in shape)

@@ -1,0 +1,45 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skdigits.datasets import load_sample
+from skdigits.preprocessing import PIXEL_COLUMNS
+
+MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+#: A network small enough to fit in about a second; the tests check behaviour, not accuracy.
+TINY = {"filters": (4,), "dense_units": (16,), "epochs": 1, "batch_size": 128}
+
+
+@pytest.fixture(scope="session")
+def sample():
+    return load_sample()
+
+
+@pytest.fixture(scope="session")
+def small(sample):
+    """600 sample images, 60 per class, and 200 more to predict."""
+    X, y = sample
+    order = np.argsort(y[:2000], kind="stable")
+    train = np.concatenate([order[y[order] == digit][:60] for digit in range(10)])
+    return X[train], y[train], X[3000:3200], y[3000:3200]
+
+
+@pytest.fixture
+def kaggle_files(tmp_path, sample):
+    """A small Kaggle-format train.csv and test.csv."""
+    X, y = sample
+    train = pd.DataFrame(X[:50], columns=PIXEL_COLUMNS)
+    train.insert(0, "label", y[:50])
+    train.to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame(X[50:80], columns=PIXEL_COLUMNS).to_csv(tmp_path / "test.csv", index=False)
+    return tmp_path / "train.csv", tmp_path / "test.csv"
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    if not (MNIST / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"shared MNIST IDX files not found in {MNIST}")
+    return MNIST

@@ -1,0 +1,37 @@
+import pandas as pd
+import pytest
+
+from skdigits.cli import main
+
+
+def test_help_lists_subcommands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("demo", "train", "submit"):
+        assert command in out
+
+
+def test_demo_trains_reports_and_writes_submission(tmp_path, capsys):
+    out = tmp_path / "demo.csv"
+    assert main(["demo", "--epochs", "1", "--quiet", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "held-out accuracy" in printed and str(out) in printed
+    assert len(pd.read_csv(out)) == 1000
+
+
+def test_train_then_submit_round_trip(kaggle_files, tmp_path, capsys):
+    train, test = kaggle_files
+    model = tmp_path / "model.joblib"
+    assert main(["train", "--train", str(train), "--model", str(model), "--epochs", "1"]) == 0
+    assert " - accuracy: " in capsys.readouterr().out  # Keras per-epoch progress is on by default
+    out = tmp_path / "submission.csv"
+    assert main(["submit", "--model", str(model), "--test", str(test), "--out", str(out), "--quiet"]) == 0
+    assert pd.read_csv(out).shape == (30, 2)
+
+
+def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["train", "--train", str(tmp_path / "missing.csv"), "--model", str(tmp_path / "m.joblib")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0
+    assert "skdigits train: error:" in err and "missing.csv does not exist" in err

@@ -1,0 +1,15 @@
+"""scikit-learn's estimator checks on every skdigits step."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skdigits import AugmentingResampler, ImageReshaper, PixelScaler
+
+EXPECTED_FAILURES = {}
+
+
+@parametrize_with_checks(
+    [PixelScaler(n_pixels=None), ImageReshaper(image_shape=(1, -1, 1)), AugmentingResampler(random_state=0)],
+    expected_failed_checks=lambda estimator: EXPECTED_FAILURES.get(type(estimator).__name__, {}),
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)

@@ -1,0 +1,124 @@
+import joblib
+import keras
+import numpy as np
+import pytest
+from scikeras.wrappers import KerasClassifier
+from sklearn.base import clone, is_classifier
+from sklearn.exceptions import NotFittedError
+
+from skdigits import DigitCNNClassifier, LearningRateAnnealer
+from skdigits.model import build_digit_cnn
+
+from .conftest import TINY
+
+
+class EpochCounter(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+@pytest.fixture(scope="module")
+def images(small):
+    X, y, X_test, y_test = small
+    return X.reshape(-1, 28, 28, 1) / np.float32(255), y, X_test.reshape(-1, 28, 28, 1) / np.float32(255)
+
+
+def test_default_network_is_the_reference_notebooks():
+    model = build_digit_cnn((28, 28, 1), 10)
+    kinds = [type(layer).__name__ for layer in model.layers[1:]]
+    assert kinds == (["Conv2D", "BatchNormalization"] * 2 + ["MaxPooling2D", "Dropout"]) * 2 + [
+        "Flatten", "Dense", "Dropout", "Dense", "Dropout", "Dense"]
+    assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == [16, 16, 32, 32]
+    assert [layer.units for layer in model.layers if hasattr(layer, "units")] == [512, 1024, 10]
+    assert model.count_params() == 814_970
+
+
+def test_build_accepts_flat_rows():
+    assert build_digit_cnn((784,), 10).output_shape == (None, 10)
+
+
+def test_is_classifier_despite_scikeras_tag_bug():
+    assert not is_classifier(KerasClassifier())  # the upstream bug this class works around
+    assert is_classifier(DigitCNNClassifier())
+
+
+def test_annealer_sets_learning_rate_per_epoch(images):
+    X, y, _ = images
+    clf = DigitCNNClassifier(**{**TINY, "epochs": 3}, learning_rate=2e-3, lr_decay=0.5, random_state=0).fit(X, y)
+    np.testing.assert_allclose(clf.history_["learning_rate"], [2e-3, 1e-3, 5e-4])
+    assert float(clf.model_.optimizer.learning_rate) == pytest.approx(5e-4)
+
+
+def test_fit_time_callbacks_run_alongside_constructor_callbacks(images):
+    X, y, _ = images
+    at_init, at_fit = EpochCounter(), EpochCounter()
+    clf = DigitCNNClassifier(**{**TINY, "epochs": 2}, callbacks=[at_init], random_state=0)
+    clf.fit(X, y, callbacks=[at_fit])
+    assert at_init.epochs == [0, 1]
+    assert at_fit.epochs == [0, 1]
+    assert "learning_rate" in clf.history_  # the annealer ran too
+
+
+def test_fit_time_callbacks_are_not_kept_for_the_next_fit(images):
+    X, y, _ = images
+    at_fit = EpochCounter()
+    clf = DigitCNNClassifier(**TINY, random_state=0).fit(X, y, callbacks=[at_fit])
+    clf.fit(X, y)
+    assert at_fit.epochs == [0]
+
+
+def test_parameters_are_tunable_and_change_the_network(images):
+    X, y, _ = images
+    clf = DigitCNNClassifier(**TINY).set_params(filters=(3, 5), dense_units=(7,), dropout=0.1)
+    clf.fit(X, y)
+    assert [layer.filters for layer in clf.model_.layers if hasattr(layer, "filters")] == [3, 3, 5, 5]
+    assert [layer.rate for layer in clf.model_.layers if hasattr(layer, "rate")] == [0.1] * 3
+
+
+def test_clone_keeps_parameters_and_drops_state(images):
+    X, y, _ = images
+    clf = DigitCNNClassifier(**TINY, random_state=1, optimizer__beta_1=0.8).fit(X, y)
+    copy = clone(clf)
+    assert copy.get_params()["filters"] == (4,) and copy.get_params()["optimizer__beta_1"] == 0.8
+    assert not hasattr(copy, "model_")
+
+
+def test_same_random_state_gives_identical_predictions(images):
+    X, y, X_test = images
+    first = DigitCNNClassifier(**TINY, random_state=7).fit(X, y).predict_proba(X_test)
+    second = DigitCNNClassifier(**TINY, random_state=7).fit(X, y).predict_proba(X_test)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_joblib_round_trip_gives_identical_probabilities(images, tmp_path):
+    X, y, X_test = images
+    clf = DigitCNNClassifier(**TINY, random_state=0).fit(X, y)
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    loaded = joblib.load(tmp_path / "clf.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), clf.predict_proba(X_test))
+    np.testing.assert_array_equal(loaded.classes_, clf.classes_)
+
+
+def test_predict_before_fit_raises_not_fitted():
+    with pytest.raises(NotFittedError, match="needs to be fit before"):
+        DigitCNNClassifier().predict(np.zeros((1, 28, 28, 1)))
+
+
+def test_annealer_is_picklable_and_clonable():
+    annealer = LearningRateAnnealer(1e-2, 0.5)
+    clf = clone(DigitCNNClassifier(callbacks=[annealer]))
+    assert clf.callbacks[0].decay == 0.5
+    assert joblib.load(_dump(annealer)).learning_rate(1) == pytest.approx(5e-3)
+
+
+def _dump(obj):
+    import io
+
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    buffer.seek(0)
+    return buffer

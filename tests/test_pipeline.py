@@ -1,0 +1,137 @@
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin, clone, is_classifier
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, check_cv, cross_val_score, cross_validate
+
+from skdigits import make_digit_pipeline
+from skdigits.pipeline import PRESETS
+
+from .conftest import TINY
+
+
+class RecordingClassifier(ClassifierMixin, BaseEstimator):
+    """Predicts the majority class and records every X it is given."""
+
+    def fit(self, X, y):
+        self.fit_X_ = X
+        self.classes_, counts = np.unique(y, return_counts=True)
+        self.seen_ = []
+        return self
+
+    def predict(self, X):
+        self.seen_.append(X)
+        return np.full(len(X), self.classes_[0])
+
+
+def test_pipeline_has_the_named_steps():
+    pipe = make_digit_pipeline()
+    assert list(pipe.named_steps) == ["scale", "reshape", "augment", "cnn"]
+
+
+def test_pipeline_is_a_classifier_so_cv_stratifies(small):
+    X, y = small[0], small[1]
+    pipe = make_digit_pipeline()
+    assert is_classifier(pipe)
+    assert isinstance(check_cv(5, y, classifier=is_classifier(pipe)), StratifiedKFold)
+
+
+def test_cross_val_score_uses_stratified_folds(small):
+    X, y = small[0], small[1]  # sorted by class: plain KFold would leave classes out of folds
+    result = cross_validate(make_digit_pipeline(**TINY, random_state=0), X, y, cv=5, return_indices=True)
+    for test_index in result["indices"]["test"]:
+        assert np.bincount(y[test_index], minlength=10).tolist() == [12] * 10
+    assert np.all((0 <= result["test_score"]) & (result["test_score"] <= 1))
+
+
+def test_random_state_seeds_augmentation_and_network():
+    pipe = make_digit_pipeline(random_state=42)
+    assert pipe.get_params()["augment__random_state"] == 42
+    assert pipe.get_params()["cnn__random_state"] == 42
+
+
+def test_keyword_arguments_set_classifier_or_step_parameters():
+    pipe = make_digit_pipeline(epochs=2, batch_size=32, augment__rotation=15.0, optimizer__beta_1=0.8)
+    params = pipe.get_params()
+    assert (params["cnn__epochs"], params["cnn__batch_size"], params["augment__rotation"]) == (2, 32, 15.0)
+    assert params["cnn__optimizer__beta_1"] == 0.8
+
+
+def test_unknown_parameter_error_suggests_the_fix():
+    with pytest.raises(ValueError, match="unknown parameter 'epoch'.*Did you mean 'epochs'"):
+        make_digit_pipeline(epoch=2)
+
+
+def test_unknown_preset_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"preset='fast' is unknown; expected one of \['default', 'reference'\]"):
+        make_digit_pipeline(preset="fast")
+
+
+def test_reference_preset_is_the_notebooks_configuration():
+    params = make_digit_pipeline(preset="reference").get_params()
+    expected = {"cnn__filters": (16, 32), "cnn__dense_units": (512, 1024), "cnn__dropout": 0.25,
+                "cnn__learning_rate": 1e-3, "cnn__lr_decay": 0.9, "cnn__batch_size": 64,
+                "augment__rotation": 10.0, "augment__zoom": 0.1, "augment__shift": 0.1}
+    assert {key: params[key] for key in expected} == expected
+    assert set(PRESETS) >= {"default", "reference"}
+
+
+def test_clone_and_nested_params_round_trip():
+    pipe = make_digit_pipeline(epochs=3, random_state=0)
+    copy = clone(pipe)
+    assert copy.get_params()["cnn__epochs"] == 3
+    copy.set_params(cnn__dropout=0.4, augment__zoom=0.2)
+    assert copy.named_steps["cnn"].dropout == 0.4 and copy.named_steps["augment"].zoom == 0.2
+    assert pipe.get_params()["cnn__dropout"] == 0.25
+
+
+def test_grid_search_over_network_and_augmentation(small):
+    X, y = small[0], small[1]
+    grid = GridSearchCV(
+        make_digit_pipeline(**TINY, random_state=0),
+        {"cnn__dropout": [0.0, 0.3], "augment__rotation": [5.0]},
+        cv=2,
+    ).fit(X, y)
+    assert len(grid.cv_results_["params"]) == 2
+    assert grid.best_estimator_.predict(X[:5]).shape == (5,)
+
+
+def test_joblib_round_trip_of_fitted_pipeline(small, tmp_path):
+    X, y, X_test, _ = small
+    pipe = make_digit_pipeline(**TINY, random_state=0).fit(X, y)
+    joblib.dump(pipe, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), pipe.predict_proba(X_test))
+
+
+def test_augmentation_runs_during_fit_only(small):
+    X, y, X_test, y_test = small
+    pipe = make_digit_pipeline(random_state=0).set_params(cnn=RecordingClassifier())
+    pipe.fit(X, y)
+    seen_at_fit = pipe.named_steps["cnn"].fit_X_
+    originals = X.reshape(-1, 28, 28, 1) / np.float32(255)
+    assert seen_at_fit.shape == (2 * len(X), 28, 28, 1)
+    np.testing.assert_allclose(seen_at_fit[: len(X)], originals)
+    assert not np.allclose(seen_at_fit[len(X) :], originals)
+
+    pipe.predict(X_test)
+    pipe.score(X_test, y_test)
+    for seen in pipe.named_steps["cnn"].seen_:
+        np.testing.assert_allclose(seen, X_test.reshape(-1, 28, 28, 1) / np.float32(255))
+
+
+def test_validation_folds_see_original_images(small):
+    X, y = small[0], small[1]
+    recorder = RecordingClassifier()
+    pipe = make_digit_pipeline(random_state=0).set_params(cnn=recorder)
+    result = cross_validate(pipe, X, y, cv=3, return_estimator=True, return_indices=True)
+    for estimator, test_index in zip(result["estimator"], result["indices"]["test"]):
+        (seen,) = estimator.named_steps["cnn"].seen_
+        np.testing.assert_allclose(seen, X[test_index].reshape(-1, 28, 28, 1) / np.float32(255))
+        assert len(estimator.named_steps["cnn"].fit_X_) == 2 * (len(X) - len(test_index))
+
+
+def test_cross_val_score_with_epochs_keyword(small):
+    X, y = small[0], small[1]
+    scores = cross_val_score(make_digit_pipeline(**TINY, random_state=0), X, y, cv=2)
+    assert scores.shape == (2,)
