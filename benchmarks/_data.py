@@ -7,12 +7,17 @@ from pathlib import Path
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
-def load_split(n_train=42_000, n_val=10_000):
+def load_mnist():
+    """All 60,000 shared MNIST training images and labels."""
     from skdigits.datasets import load_idx
 
     if not MNIST.is_dir():
         sys.exit(f"benchmark data not found: {MNIST} (the shared MNIST IDX files) is missing")
-    X, y = load_idx(MNIST / "train-images-idx3-ubyte.gz", MNIST / "train-labels-idx1-ubyte.gz")
+    return load_idx(MNIST / "train-images-idx3-ubyte.gz", MNIST / "train-labels-idx1-ubyte.gz")
+
+
+def load_split(n_train=42_000, n_val=10_000):
+    X, y = load_mnist()
     return X[:n_train], y[:n_train], X[-n_val:], y[-n_val:]
 
 

@@ -10,24 +10,28 @@ from .preprocessing import ImageReshaper, PixelScaler
 
 #: Step parameters of each preset; keys are ``step__param`` pipeline names.
 PRESETS = {
-    # The reference notebook: its network, Adam at 1e-3 * 0.9**epoch,
-    # batch 64, augmentation ranges 10 degrees / 0.1 zoom / 0.1 shift.
+    # The reference notebook: its network, Adam at 1e-3 * 0.9**epoch, batch 64,
+    # 20 epochs of augmented images only (rotation 10 degrees, zoom 0.1, shift
+    # 0.1). The notebook draws fresh perturbations per batch; here each fit
+    # draws one augmented copy of every image.
     "reference": {
         "augment__rotation": 10.0,
         "augment__zoom": 0.1,
         "augment__shift": 0.1,
         "augment__n_copies": 1,
-        "augment__keep_original": True,
+        "augment__keep_original": False,
         "cnn__filters": (16, 32),
         "cnn__dense_units": (512, 1024),
         "cnn__dropout": 0.25,
         "cnn__learning_rate": 1e-3,
         "cnn__lr_decay": 0.9,
         "cnn__batch_size": 64,
-        "cnn__epochs": 10,
+        "cnn__epochs": 20,
     },
 }
-PRESETS["default"] = dict(PRESETS["reference"])
+# Originals plus one augmented copy for 10 epochs: 99.55% on the benchmark
+# split (benchmarks/README.md).
+PRESETS["default"] = {**PRESETS["reference"], "augment__keep_original": True, "cnn__epochs": 10}
 
 
 def make_digit_pipeline(*, preset="default", random_state=None, **params):
