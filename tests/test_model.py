@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import joblib
 import keras
 import numpy as np
@@ -122,3 +125,31 @@ def _dump(obj):
     joblib.dump(obj, buffer)
     buffer.seek(0)
     return buffer
+
+
+def test_seeded_fit_leaves_tf_op_determinism_off():
+    # scikeras' seeding context set TF_DETERMINISTIC_OPS before asking TF whether
+    # determinism was on, so it stayed on for good (slower ops, and unseeded random
+    # ops raised "Random ops require a seed"). Only a fresh interpreter shows it.
+    script = (
+        "import numpy as np\n"
+        "from tensorflow.python.framework import config\n"
+        "from skdigits import DigitCNNClassifier\n"
+        "X = np.random.rand(256, 28, 28, 1).astype('float32'); y = np.arange(256) % 10\n"
+        f"params = {TINY!r}\n"
+        "DigitCNNClassifier(**params, random_state=0).fit(X, y)\n"
+        "print(config.is_op_determinism_enabled())\n"
+        "DigitCNNClassifier(**params).fit(X, y)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "False"
+
+
+def test_fit_leaves_global_random_state_alone(images):
+    X, y, _ = images
+    np.random.seed(5)
+    expected = np.random.rand()
+    np.random.seed(5)
+    DigitCNNClassifier(**TINY, random_state=0).fit(X, y)
+    assert np.random.rand() == expected
