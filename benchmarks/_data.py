@@ -1,10 +1,12 @@
 """The benchmark split of the shared MNIST files: first 42,000 to train, last 10,000 to validate."""
 
+import os
 import resource
 import sys
 from pathlib import Path
 
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+# the shared MNIST IDX files; SKDIGITS_MNIST_DIR points elsewhere
+MNIST = Path(os.environ.get("SKDIGITS_MNIST_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
 
 
 def load_mnist():

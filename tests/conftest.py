@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,8 @@ import pytest
 from skdigits.datasets import load_sample
 from skdigits.preprocessing import PIXEL_COLUMNS
 
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+# the shared MNIST IDX files; SKDIGITS_MNIST_DIR points elsewhere
+MNIST = Path(os.environ.get("SKDIGITS_MNIST_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
 
 #: A network small enough to fit in about a second; the tests check behaviour, not accuracy.
 TINY = {"filters": (4,), "dense_units": (16,), "epochs": 1, "batch_size": 128}
