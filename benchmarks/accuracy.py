@@ -10,6 +10,8 @@ import ast
 import json
 import time
 
+import joblib
+
 from _data import load_split, peak_rss_mb
 
 from skdigits import make_digit_pipeline
@@ -20,6 +22,7 @@ def main():
     parser.add_argument("--preset", default="default")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", nargs="*", default=[], metavar="STEP__PARAM=VALUE", help="override pipeline parameters")
+    parser.add_argument("--save-model", default=None, help="also save the fitted pipeline here (joblib)")
     args = parser.parse_args()
 
     overrides = {key: ast.literal_eval(value) for key, value in (item.split("=", 1) for item in args.set)}
@@ -33,6 +36,8 @@ def main():
     accuracy = pipe.score(X_val, y_val)
     predict_seconds = time.perf_counter() - started
 
+    if args.save_model:
+        joblib.dump(pipe, args.save_model)
     params = pipe.get_params()
     per_epoch = len(X_train) * (params["augment__n_copies"] + params["augment__keep_original"])
     images = per_epoch * params["cnn__epochs"]

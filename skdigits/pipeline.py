@@ -29,9 +29,17 @@ PRESETS = {
         "cnn__epochs": 20,
     },
 }
-# Originals plus one augmented copy for 10 epochs: 99.55% on the benchmark
-# split (benchmarks/README.md).
-PRESETS["default"] = {**PRESETS["reference"], "augment__keep_original": True, "cnn__epochs": 10}
+# Originals plus one augmented copy, batch 256 at 3e-3 * 0.4**epoch for 3
+# epochs: 252,000 images instead of the notebook's 640,000, at equal or better
+# validation accuracy (benchmarks/README.md has the measurements).
+PRESETS["default"] = {
+    **PRESETS["reference"],
+    "augment__keep_original": True,
+    "cnn__batch_size": 256,
+    "cnn__learning_rate": 3e-3,
+    "cnn__lr_decay": 0.4,
+    "cnn__epochs": 3,
+}
 
 
 def make_digit_pipeline(*, preset="default", random_state=None, **params):
