@@ -23,6 +23,7 @@ PRESETS = {
         "cnn__filters": (16, 32),
         "cnn__dense_units": (512, 1024),
         "cnn__dropout": 0.25,
+        "cnn__bn_momentum": 0.99,
         "cnn__learning_rate": 1e-3,
         "cnn__lr_decay": 0.9,
         "cnn__batch_size": 64,
@@ -39,6 +40,8 @@ PRESETS["default"] = {
     "cnn__learning_rate": 3e-3,
     "cnn__lr_decay": 0.4,
     "cnn__epochs": 3,
+    # 3 epochs at batch 256 are few steps: let the BN statistics keep up
+    "cnn__bn_momentum": 0.9,
 }
 
 
