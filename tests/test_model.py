@@ -76,10 +76,11 @@ def test_fit_time_callbacks_are_not_kept_for_the_next_fit(images):
 
 def test_parameters_are_tunable_and_change_the_network(images):
     X, y, _ = images
-    clf = DigitCNNClassifier(**TINY).set_params(filters=(3, 5), dense_units=(7,), dropout=0.1)
+    clf = DigitCNNClassifier(**TINY).set_params(filters=(3, 5), dense_units=(7,), dropout=0.1, bn_momentum=0.8)
     clf.fit(X, y)
     assert [layer.filters for layer in clf.model_.layers if hasattr(layer, "filters")] == [3, 3, 5, 5]
     assert [layer.rate for layer in clf.model_.layers if hasattr(layer, "rate")] == [0.1] * 3
+    assert {layer.momentum for layer in clf.model_.layers if hasattr(layer, "momentum")} == {0.8}
 
 
 def test_clone_keeps_parameters_and_drops_state(images):

@@ -135,3 +135,11 @@ def test_cross_val_score_with_epochs_keyword(small):
     X, y = small[0], small[1]
     scores = cross_val_score(make_digit_pipeline(**TINY, random_state=0), X, y, cv=2)
     assert scores.shape == (2,)
+
+
+def test_default_pipeline_learns_the_shipped_sample(sample):
+    # regression: with BN momentum 0.99 the default's few training steps left the
+    # prediction-time statistics untrained, and held-out accuracy was 0.14
+    X, y = sample
+    pipe = make_digit_pipeline(random_state=0).fit(X[:4000], y[:4000])
+    assert pipe.score(X[4000:], y[4000:]) > 0.9
