@@ -86,13 +86,14 @@ def make_digit_pipeline(*, preset="default", random_state=None, **params):
             ("cnn", DigitCNNClassifier(random_state=random_state)),
         ]
     )
-    settings = {**PRESETS[preset], **{_qualify(name): value for name, value in params.items()}}
+    settings = {**PRESETS[preset], **{_qualify(name, pipeline.named_steps): value for name, value in params.items()}}
     _check_param_names(pipeline, settings)
     return pipeline.set_params(**settings)
 
 
-def _qualify(name):
-    return name if "__" in name and name.split("__")[0] in {"scale", "reshape", "augment", "cnn"} else f"cnn__{name}"
+def _qualify(name, step_names):
+    """Prefix a bare classifier parameter with ``cnn__``; keep step-qualified names."""
+    return name if name.partition("__")[0] in step_names and "__" in name else f"cnn__{name}"
 
 
 def _check_param_names(pipeline, settings):
