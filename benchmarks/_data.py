@@ -1,5 +1,6 @@
 """The benchmark split of the shared MNIST files: first 42,000 to train, last 10,000 to validate."""
 
+import ast
 import os
 import resource
 import sys
@@ -25,3 +26,8 @@ def load_split(n_train=42_000, n_val=10_000):
 
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def parse_overrides(items):
+    """``["cnn__epochs=3", "augment__zoom=0.2"]`` -> ``{"cnn__epochs": 3, "augment__zoom": 0.2}``."""
+    return {key: ast.literal_eval(value) for key, value in (item.split("=", 1) for item in items)}

@@ -6,13 +6,12 @@ Prints one JSON line: fit wall time, images/s, validation accuracy, peak RSS.
 """
 
 import argparse
-import ast
 import json
 import time
 
 import joblib
 
-from _data import load_split, peak_rss_mb
+from _data import load_split, parse_overrides, peak_rss_mb
 
 from skdigits import make_digit_pipeline
 
@@ -25,7 +24,7 @@ def main():
     parser.add_argument("--save-model", default=None, help="also save the fitted pipeline here (joblib)")
     args = parser.parse_args()
 
-    overrides = {key: ast.literal_eval(value) for key, value in (item.split("=", 1) for item in args.set)}
+    overrides = parse_overrides(args.set)
     X_train, y_train, X_val, y_val = load_split()
     pipe = make_digit_pipeline(preset=args.preset, random_state=args.seed, verbose=2, **overrides)
 

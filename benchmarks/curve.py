@@ -7,14 +7,13 @@ epoch; evaluation time is excluded from the fit time. Ends with a JSON line.
     python benchmarks/curve.py batch_size=256 learning_rate=3e-3 lr_decay=0.6 epochs=4
 """
 
-import ast
 import json
 import sys
 import time
 
 import keras
 import numpy as np
-from _data import load_split
+from _data import load_split, parse_overrides
 
 from skdigits import make_digit_pipeline
 
@@ -37,7 +36,7 @@ class ValidationCurve(keras.callbacks.Callback):
 
 
 def main():
-    overrides = {key: ast.literal_eval(value) for key, value in (arg.split("=", 1) for arg in sys.argv[1:])}
+    overrides = parse_overrides(sys.argv[1:])
     X, y, X_val, y_val = load_split()
     curve = ValidationCurve(X_val.reshape(-1, 28, 28, 1) / np.float32(255), y_val)
     pipe = make_digit_pipeline(random_state=0, **overrides)
