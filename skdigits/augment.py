@@ -6,7 +6,9 @@ import numpy as np
 from imblearn.base import BaseSampler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _num_samples, validate_data
+
+from .preprocessing import check_targets
 
 _CHUNK = 2048  # images warped at once: bounds the temporary coordinate arrays
 
@@ -167,6 +169,7 @@ class AugmentingResampler(BaseSampler):
         self.random_state = random_state
 
     def _check_X_y(self, X, y, accept_sparse=None):
+        check_targets(y, n_samples=_num_samples(X))
         X, y = validate_data(self, X, y, reset=True, allow_nd=True, dtype=np.float32)
         if self.n_copies == 0 and not self.keep_original:
             raise ValueError(

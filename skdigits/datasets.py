@@ -19,14 +19,25 @@ def load_kaggle_train(path) -> tuple[np.ndarray, np.ndarray]:
     Parameters
     ----------
     path : str or path-like
-        CSV file, optionally gzip/zip/bz2/xz compressed (by extension).
+        CSV file, plain or gzip/zip/bz2/xz compressed (detected from
+        its first bytes, whatever the extension).
 
     Returns
     -------
     X : ndarray of shape (n_samples, 784), dtype uint8
-        Pixel intensities, one image per row.
+        Pixel intensities, one image per row (float32 if the file holds
+        fractional intensities).
     y : ndarray of shape (n_samples,), dtype int64
         Digit labels 0..9.
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    ValueError
+        If the file is not a readable CSV, has no rows, its header is not
+        ``label,pixel0..pixel783``, or a cell is not a valid pixel or label;
+        the message names the problem and the fix.
 
     Examples
     --------
@@ -56,12 +67,23 @@ def load_kaggle_test(path) -> np.ndarray:
     Parameters
     ----------
     path : str or path-like
-        CSV file, optionally gzip/zip/bz2/xz compressed (by extension).
+        CSV file, plain or gzip/zip/bz2/xz compressed (detected from
+        its first bytes, whatever the extension).
 
     Returns
     -------
     X : ndarray of shape (n_samples, 784), dtype uint8
-        Pixel intensities, one image per row.
+        Pixel intensities, one image per row (float32 if the file holds
+        fractional intensities).
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    ValueError
+        If the file is not a readable CSV, has no rows, its header is not
+        ``pixel0..pixel783`` (a ``label`` column included), or a cell is not
+        a valid pixel; the message names the problem and the fix.
 
     Examples
     --------
@@ -150,27 +172,47 @@ def load_sample() -> tuple[np.ndarray, np.ndarray]:
         return data["X"], data["y"].astype(np.int64)
 
 
+#: Leading bytes of the compressed formats pandas can read, so that a
+#: compressed file is read whatever its extension.
+_MAGIC_NUMBERS = {
+    b"\x1f\x8b": "gzip",
+    b"PK\x03\x04": "zip",
+    b"BZh": "bz2",
+    b"\xfd7zXZ\x00": "xz",
+}
+
+
 def _read_csv(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; check the path to the CSV file.")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty; expected a header line and one row per image.")
     try:
-        frame = pd.read_csv(path, engine="pyarrow")
+        frame = pd.read_csv(path, engine="pyarrow", compression=_sniff_compression(path))
     except (pyarrow.ArrowInvalid, UnicodeDecodeError, ValueError, EOFError, OSError) as error:
         raise ValueError(
             f"{path} could not be read as CSV ({str(error).splitlines()[0]}); "
-            "expected a comma-separated Kaggle digits file."
+            "expected a comma-separated Kaggle digits file (plain, gzip, zip, bz2 or xz)."
         ) from None
     if frame.empty:
         raise ValueError(f"{path} has no data rows; expected a header line and one row per image.")
     return frame
 
 
+def _sniff_compression(path):
+    with open(path, "rb") as handle:
+        head = handle.read(6)
+    return next((kind for magic, kind in _MAGIC_NUMBERS.items() if head.startswith(magic)), None)
+
+
 def _pixels(frame, path):
     names = [str(name) for name in frame.columns]
     if names != PIXEL_COLUMNS:
         raise ValueError(f"{path}: {_describe_column_mismatch(names)}")
-    return check_pixels(frame, n_pixels=N_PIXELS, source=str(path)).astype(np.uint8)
+    X = check_pixels(frame, n_pixels=N_PIXELS, source=str(path))
+    # whole intensities (the Kaggle files) fit uint8; keep fractional ones exact
+    return X.astype(np.uint8) if np.all(np.mod(X, 1) == 0) else X.astype(np.float32)
 
 
 def _describe_column_mismatch(names):
@@ -181,6 +223,10 @@ def _describe_column_mismatch(names):
         )
     if sorted(names) == sorted(PIXEL_COLUMNS):
         return "pixel columns are out of order, expected pixel0..pixel783; reorder them with frame[PIXEL_COLUMNS]."
+    # pandas renames a repeated "pixel4" to "pixel4.1"
+    duplicated = sorted({name.rpartition(".")[0] for name in names} & set(PIXEL_COLUMNS))
+    if duplicated:
+        return f"duplicated column name(s) {duplicated[:3]}, expected each of pixel0..pixel783 once; fix the header line."
     unexpected = [name for name in names if name not in PIXEL_COLUMNS][:3]
     return f"unexpected column names {unexpected}, expected pixel0..pixel783; is the header line missing?"
 

@@ -8,6 +8,9 @@ import keras
 import numpy as np
 from scikeras.wrappers import KerasClassifier
 from sklearn.utils import ClassifierTags, check_random_state
+from sklearn.utils.validation import _num_samples
+
+from .preprocessing import check_targets
 
 
 class LearningRateAnnealer(keras.callbacks.Callback):
@@ -211,6 +214,11 @@ class DigitCNNClassifier(KerasClassifier):
         self.learning_rate = learning_rate
         self.lr_decay = lr_decay
         self.predict_batch_size = predict_batch_size
+
+    def fit(self, X, y, sample_weight=None, **kwargs):
+        """Train the network on images `X` and labels `y`; returns self."""
+        check_targets(y, n_samples=_num_samples(X))
+        return super().fit(X, y, sample_weight=sample_weight, **kwargs)
 
     def _keras_build_fn(self, meta, compile_kwargs):
         model = build_digit_cnn(

@@ -33,8 +33,9 @@ def check_pixels(X, *, n_pixels=N_PIXELS, source="X"):
     Raises
     ------
     ValueError
-        If a column is not numeric, the column count is wrong, or a value
-        is NaN, infinite or outside 0..255.
+        If a column is not numeric, the column count is wrong, a value
+        is NaN, infinite or outside 0..255, or the values are fractions that
+        all lie in 0..1 (data already scaled by 255).
 
     Examples
     --------
@@ -62,7 +63,49 @@ def check_pixels(X, *, n_pixels=N_PIXELS, source="X"):
     if X.dtype.kind == "f":
         _check_finite(X, source)
     _check_range(X, source)
+    if X.dtype.kind == "f":
+        _check_not_prescaled(X, source)
     return X
+
+
+def check_targets(y, n_samples):
+    """Check that `y` holds one class label per image and at least two classes.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Class labels.
+    n_samples : int
+        Number of images the labels belong to.
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ or `y` holds a single class.
+
+    Examples
+    --------
+    >>> check_targets([3, 3, 3], n_samples=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: y holds 1 class (3); expected at least 2 classes to train a classifier. Check that the labels come from the right column or file.
+    """
+    if y is None:  # left to sklearn's validation, which says y is required
+        return
+    y = np.asarray(y)
+    if y.ndim != 1:
+        return  # sklearn's validation says y must be 1d
+    if len(y) != n_samples:
+        raise ValueError(
+            f"X has {n_samples} images but y has {len(y)} labels; expected one label per image. "
+            "Pass X and y taken from the same rows."
+        )
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError(
+            f"y holds 1 class ({classes[0] if len(classes) else 'none'}); expected at least 2 classes "
+            "to train a classifier. Check that the labels come from the right column or file."
+        )
 
 
 def _check_columns(frame, n_pixels, source):
@@ -92,6 +135,16 @@ def _check_finite(X, source):
             f"{source} has {int(bad.sum())} NaN or infinite value(s) (first at row {row}, "
             f"column {col}), expected pixel intensities 0..255; fill or drop the "
             "incomplete rows first."
+        )
+
+
+def _check_not_prescaled(X, source):
+    # Rule: fractional values that all lie in 0..1 are pixels someone already
+    # divided by 255; scaling them again would feed the network near-black images.
+    if X.size and X.max() <= 1.0 and np.any(np.mod(X, 1) != 0):
+        raise ValueError(
+            f"{source} looks already scaled to 0..1 (fractional values, maximum {X.max():g}); "
+            "expected raw pixel intensities 0..255. Pass X * 255, or drop the PixelScaler step."
         )
 
 
