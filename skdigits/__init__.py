@@ -8,6 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .augment import AugmentingResampler  # noqa: E402
 from .model import DigitCNNClassifier, LearningRateAnnealer  # noqa: E402
+from .persistence import load, save  # noqa: E402
 from .pipeline import make_digit_pipeline  # noqa: E402
 from .preprocessing import ImageReshaper, PixelScaler  # noqa: E402
 from .submission import make_submission  # noqa: E402
@@ -21,6 +22,8 @@ __all__ = [
     "LearningRateAnnealer",
     "PixelScaler",
     "make_digit_pipeline",
+    "load",
     "make_submission",
+    "save",
     "__version__",
 ]

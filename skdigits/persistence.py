@@ -1,0 +1,374 @@
+"""Saving and loading fitted skdigits estimators without pickle.
+
+A model file is a zip archive holding:
+
+``manifest.json``
+    The format version, the library versions that wrote it, and the
+    estimator as a tree of ``{"class", "params", "fitted"}`` entries, where
+    "class" names one of the classes in :data:`SAFE_CLASSES` and params and
+    fitted attributes are plain JSON.
+``cnn-<n>.weights.h5``
+    The network weights of each :class:`~skdigits.DigitCNNClassifier`, as
+    written by Keras' ``save_weights``. The architecture is never read from
+    the file: ``load`` rebuilds it from the parameters.
+``SHA256SUMS``
+    The SHA-256 of every other member, checked before anything is used.
+
+``load`` creates objects of known skdigits and scikit-learn classes only and
+reads nothing but JSON and HDF5 arrays, so a crafted file cannot run code.
+The checksums detect damage (a truncated download, an edited file); they do
+not authenticate the author.
+"""
+
+import hashlib
+import inspect
+import json
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import sklearn
+from imblearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from ._io import atomic_path
+from .augment import AugmentingResampler
+from .model import DigitCNNClassifier
+from .preprocessing import ImageReshaper, PixelScaler
+
+__all__ = ["FORMAT_VERSION", "ModelFileError", "VersionMismatchWarning", "load", "save"]
+
+FORMAT = "skdigits-model"
+FORMAT_VERSION = 1
+
+#: The only classes ``load`` will create, by the name stored in the manifest.
+SAFE_CLASSES = {
+    cls.__name__: cls for cls in (Pipeline, PixelScaler, ImageReshaper, AugmentingResampler, DigitCNNClassifier)
+}
+
+# Parameters that may hold code (a model-building function, callback objects);
+# a saved model must have them unset.
+_CODE_PARAMS = ("model", "build_fn", "callbacks")
+
+
+class ModelFileError(ValueError):
+    """A model file is damaged, tampered with, or not a skdigits model file."""
+
+
+class VersionMismatchWarning(UserWarning):
+    """A model file was written by other versions of skdigits or its libraries."""
+
+
+def save(estimator, path):
+    """Save a fitted skdigits pipeline or classifier to `path`, without pickle.
+
+    The file is written to a temporary name and renamed into place, so an
+    interrupted save leaves the previous file (if any) untouched.
+
+    Parameters
+    ----------
+    estimator : Pipeline or DigitCNNClassifier
+        A fitted estimator made of skdigits steps, for example the result of
+        ``make_digit_pipeline().fit(X, y)``.
+    path : str or path-like
+        Where to write the model file (by convention ``*.skdigits``).
+
+    Raises
+    ------
+    TypeError
+        If the estimator contains a class or a parameter value (a callback,
+        a custom model function) that the format cannot hold.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import skdigits
+    >>> from skdigits.datasets import load_sample
+    >>> X, y = load_sample()
+    >>> pipe = skdigits.make_digit_pipeline(filters=(4,), dense_units=(8,), epochs=1, random_state=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.skdigits")
+    >>> skdigits.save(pipe.fit(X[:200], y[:200]), path)
+    >>> (skdigits.load(path).predict(X[:5]) == pipe.predict(X[:5])).all()
+    np.True_
+    """
+    check_is_fitted(estimator)
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as workdir:
+        weights = {}
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "versions": _library_versions(),
+            "estimator": _describe(estimator, weights, Path(workdir)),
+        }
+        members = {"manifest.json": json.dumps(manifest, indent=1).encode()}
+        members.update({name: file.read_bytes() for name, file in weights.items()})
+        members["SHA256SUMS"] = "".join(f"{_sha256(data)}  {name}\n" for name, data in members.items()).encode()
+        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in members.items():
+                archive.writestr(name, data)
+
+
+def load(path):
+    """Load an estimator written by :func:`save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A model file written by :func:`save`.
+
+    Returns
+    -------
+    estimator : Pipeline or DigitCNNClassifier
+        The fitted estimator, ready to ``predict``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    ModelFileError
+        If the file is not a skdigits model file, is truncated, fails its
+        checksums, was written by a newer format, or names a class or
+        parameter that skdigits does not load.
+
+    Warns
+    -----
+    VersionMismatchWarning
+        If the file was written with other versions of skdigits, Keras,
+        TensorFlow or scikit-learn; predictions may differ slightly.
+
+    Examples
+    --------
+    See :func:`save`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; check the path to the model file.")
+    members = _read_members(path)
+    manifest = _read_manifest(path, members)
+    _warn_on_version_mismatch(path, manifest.get("versions"))
+    with tempfile.TemporaryDirectory() as workdir:
+        try:
+            return _rebuild(path, manifest["estimator"], members, Path(workdir))
+        except (TypeError, ValueError, KeyError, AttributeError) as error:
+            if isinstance(error, ModelFileError):
+                raise
+            raise ModelFileError(f"{path}: the saved estimator is malformed ({error}); refusing to load.") from None
+
+
+def _library_versions():
+    import keras
+    import tensorflow
+
+    from . import __version__
+
+    return {
+        "skdigits": __version__,
+        "keras": keras.__version__,
+        "tensorflow": tensorflow.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _describe(estimator, weights, workdir):
+    name = type(estimator).__name__
+    if SAFE_CLASSES.get(name) is not type(estimator):
+        raise TypeError(
+            f"skdigits.save cannot store a {type(estimator).__module__}.{name}; it stores pipelines of "
+            f"{', '.join(sorted(SAFE_CLASSES))}. Use joblib.dump for other estimators."
+        )
+    params = estimator.get_params(deep=False)
+    entry = {"class": name}
+    if isinstance(estimator, Pipeline):
+        entry["steps"] = [[step, _describe(step_estimator, weights, workdir)] for step, step_estimator in params.pop("steps")]
+        entry["params"] = _encode(params, f"{name} parameters")
+        return entry
+    for key in _CODE_PARAMS:
+        if params.get(key) is not None:
+            raise TypeError(
+                f"skdigits.save cannot store {name}({key}={params[key]!r}): it may hold code. "
+                f"Set {key}=None before saving (pass callbacks to fit instead), or use joblib.dump."
+            )
+    entry["params"] = _encode(params, f"{name} parameters")
+    if isinstance(estimator, DigitCNNClassifier):
+        weights_name = f"cnn-{len(weights)}.weights.h5"
+        estimator.model_.save_weights(workdir / weights_name)
+        weights[weights_name] = workdir / weights_name
+        entry["weights"] = weights_name
+        fitted = {
+            "classes_": estimator.classes_,
+            "X_shape_": estimator.X_shape_,
+            "history_": estimator.history_,
+        }
+    else:
+        fitted = {key: value for key, value in vars(estimator).items() if key.endswith("_") and not key.startswith("_")}
+    entry["fitted"] = _encode(fitted, f"fitted {name}")
+    return entry
+
+
+def _encode(value, what):
+    """JSON-ready form of `value`; tuples and arrays are tagged to come back as such."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(item, what) for item in value]}
+    if isinstance(value, list):
+        return [_encode(item, what) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {key: _encode(item, what) for key, item in value.items()}
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufUO":
+        return {"__ndarray__": [_encode(item, what) for item in value.tolist()], "dtype": value.dtype.str}
+    raise TypeError(
+        f"skdigits.save cannot store {value!r} in the {what}: the format holds numbers, strings, "
+        "booleans, None, lists, tuples, dicts and numeric or string arrays. Replace it with one of "
+        "those (an int random_state, for example), or use joblib.dump."
+    )
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _read_members(path):
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {info.filename: archive.read(info) for info in archive.infolist()}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+        raise ModelFileError(
+            f"{path} is not a readable skdigits model file ({error}); it may be truncated or another kind "
+            "of file. Save it again with skdigits.save."
+        ) from None
+    sums = members.pop("SHA256SUMS", None)
+    if sums is None or "manifest.json" not in members:
+        raise ModelFileError(f"{path} is a zip file but not a skdigits model file (no manifest.json or SHA256SUMS).")
+    listed = dict(reversed(line.split("  ", 1)) for line in sums.decode(errors="replace").splitlines() if "  " in line)
+    if set(listed) != set(members):
+        raise ModelFileError(
+            f"{path} holds members {sorted(members)} but its checksums list {sorted(listed)}; "
+            "the file was modified after it was saved."
+        )
+    for name, data in members.items():
+        if _sha256(data) != listed[name]:
+            raise ModelFileError(
+                f"{path}: {name} fails its SHA-256 checksum; the file was modified or damaged after it "
+                "was saved. Use the original file or save the model again."
+            )
+    return members
+
+
+def _read_manifest(path, members):
+    try:
+        manifest = json.loads(members["manifest.json"])
+    except ValueError as error:
+        raise ModelFileError(f"{path}: manifest.json is not valid JSON ({error}).") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or "estimator" not in manifest:
+        raise ModelFileError(f"{path} is not a skdigits model file (its manifest does not say format {FORMAT!r}).")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} was written in model format {version!r}, this skdigits reads format {FORMAT_VERSION} "
+            "and older; upgrade skdigits to load it."
+        )
+    return manifest
+
+
+def _warn_on_version_mismatch(path, saved):
+    current = _library_versions()
+    saved = saved if isinstance(saved, dict) else {}
+    differ = [f"{name} {saved.get(name)} (now {version})" for name, version in current.items() if saved.get(name) != version]
+    if differ:
+        warnings.warn(
+            f"{path} was saved with {', '.join(differ)}; predictions may differ slightly. "
+            "Save the model again with the current versions to silence this warning.",
+            VersionMismatchWarning,
+            stacklevel=3,
+        )
+
+
+def _rebuild(path, entry, members, workdir):
+    if not isinstance(entry, dict) or entry.get("class") not in SAFE_CLASSES:
+        name = entry.get("class") if isinstance(entry, dict) else entry
+        raise ModelFileError(
+            f"{path} asks for class {name!r}, which skdigits does not load; it loads only "
+            f"{', '.join(sorted(SAFE_CLASSES))}."
+        )
+    cls = SAFE_CLASSES[entry["class"]]
+    params = _decode(entry.get("params", {}))
+    if not isinstance(params, dict) or any(params.get(key) is not None for key in _CODE_PARAMS):
+        raise ModelFileError(f"{path}: the parameters of {cls.__name__} are malformed or hold code; refusing to load.")
+    if cls is Pipeline:
+        steps = [(str(name), _rebuild(path, step, members, workdir)) for name, step in entry.get("steps", [])]
+        return _construct(path, cls, {**params, "steps": steps})
+    estimator = _construct(path, cls, params)
+    fitted = _decode(entry.get("fitted", {}))
+    if cls is DigitCNNClassifier:
+        _restore_network(path, estimator, fitted, entry.get("weights"), members, workdir)
+    elif isinstance(fitted, dict) and all(_is_fitted_attribute(key) for key in fitted):
+        vars(estimator).update(fitted)
+    else:
+        raise ModelFileError(f"{path}: the fitted state of {cls.__name__} is malformed; refusing to load.")
+    return estimator
+
+
+def _is_fitted_attribute(key):
+    return key.endswith("_") and not key.startswith("_") and key.isidentifier()
+
+
+def _construct(path, cls, params):
+    valid = set(inspect.signature(cls).parameters) - {"kwargs"}
+    if cls is not Pipeline:
+        valid |= set(cls().get_params(deep=False))
+    # scikeras accepts routed parameters such as optimizer__beta_1
+    unknown = sorted(key for key in params if key not in valid and not (cls is DigitCNNClassifier and _is_routed(key)))
+    if unknown:
+        raise ModelFileError(f"{path}: {cls.__name__} has no parameter(s) {unknown}; the file is malformed.")
+    try:
+        return cls(**params)
+    except TypeError as error:
+        raise ModelFileError(f"{path}: cannot create {cls.__name__} from the saved parameters ({error}).") from None
+
+
+def _is_routed(key):
+    return "__" in key.strip("_") and not key.startswith("_") and not key.endswith("_")
+
+
+def _restore_network(path, classifier, fitted, weights_name, members, workdir):
+    if weights_name not in members or not str(weights_name).endswith(".weights.h5") or "/" in weights_name:
+        raise ModelFileError(f"{path}: the network weights {weights_name!r} are missing from the file.")
+    classes, input_shape = np.asarray(fitted["classes_"]), tuple(fitted["X_shape_"])[1:]
+    # fitting the encoders and building the network needs only the classes and the input shape
+    classifier.initialize(np.zeros((len(classes), *input_shape), dtype=np.float32), classes)
+    weights_file = workdir / "weights.weights.h5"
+    weights_file.write_bytes(members[weights_name])
+    model = classifier.model_
+    model.optimizer.build(model.trainable_variables)  # the file holds the optimizer state too
+    try:
+        model.load_weights(weights_file)
+    except (ValueError, OSError, KeyError) as error:
+        raise ModelFileError(f"{path}: the network weights do not match the saved architecture ({error}).") from None
+    classifier.history_ = fitted.get("history_", {})
+
+
+def _decode(value):
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    if isinstance(value, dict):
+        if set(value) == {"__tuple__"}:
+            return tuple(_decode(item) for item in value["__tuple__"])
+        if set(value) == {"__ndarray__", "dtype"}:
+            dtype = np.dtype(str(value["dtype"]))
+            if dtype.kind not in "biufUO":
+                raise ModelFileError(f"array of dtype {dtype} is not allowed in a model file.")
+            return np.asarray(_decode(value["__ndarray__"]), dtype=dtype)
+        return {key: _decode(item) for key, item in value.items()}
+    return value

@@ -1,0 +1,204 @@
+import hashlib
+import json
+import pickle
+import zipfile
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+import skdigits
+from skdigits import DigitCNNClassifier, make_digit_pipeline
+from skdigits.persistence import FORMAT_VERSION, ModelFileError, VersionMismatchWarning
+
+from .conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def fitted(small):
+    X, y, _, _ = small
+    return make_digit_pipeline(**TINY, random_state=0).fit(X, y)
+
+
+@pytest.fixture
+def saved(fitted, tmp_path):
+    path = tmp_path / "model.skdigits"
+    skdigits.save(fitted, path)
+    return path
+
+
+def _members(path):
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _write_members(path, members, *, fix_checksums=True):
+    if fix_checksums:
+        members = {name: data for name, data in members.items() if name != "SHA256SUMS"}
+        members["SHA256SUMS"] = "".join(
+            f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in members.items()
+        ).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def _with_manifest(saved, edit):
+    members = _members(saved)
+    manifest = json.loads(members["manifest.json"])
+    edit(manifest)
+    members["manifest.json"] = json.dumps(manifest).encode()
+    return _write_members(saved, members)
+
+
+class _Marker:
+    """Unpickling this creates a file: proof that a loader ran code from the file."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_save_load_round_trip_predicts_the_same(fitted, saved, small):
+    X_new = small[2]
+    loaded = skdigits.load(saved)
+    np.testing.assert_array_equal(loaded.predict_proba(X_new), fitted.predict_proba(X_new))
+    assert list(loaded.named_steps) == list(fitted.named_steps)
+    assert loaded.get_params()["cnn__filters"] == TINY["filters"]
+    assert loaded[-1].history_ == fitted[-1].history_
+    assert loaded.score(small[2], small[3]) == fitted.score(small[2], small[3])
+
+
+def test_save_load_bare_classifier(small, tmp_path):
+    X, y, X_new, _ = small
+    images = X.reshape(-1, 28, 28, 1).astype(np.float32) / 255
+    clf = DigitCNNClassifier(**TINY, random_state=0).fit(images, y)
+    skdigits.save(clf, tmp_path / "clf.skdigits")
+    loaded = skdigits.load(tmp_path / "clf.skdigits")
+    new_images = X_new.reshape(-1, 28, 28, 1).astype(np.float32) / 255
+    np.testing.assert_array_equal(loaded.predict(new_images), clf.predict(new_images))
+
+
+def test_loaded_model_can_be_refitted_and_cloned(saved, small):
+    from sklearn.base import clone
+
+    loaded = skdigits.load(saved)
+    clone(loaded).fit(small[0], small[1])
+
+
+def test_save_refuses_unfitted_estimator(tmp_path):
+    with pytest.raises(NotFittedError):
+        skdigits.save(make_digit_pipeline(), tmp_path / "m.skdigits")
+
+
+def test_save_refuses_code_in_parameters(fitted, tmp_path):
+    import keras
+
+    pipe = fitted.set_params(cnn__callbacks=[keras.callbacks.TerminateOnNaN()])
+    try:
+        with pytest.raises(TypeError, match=r"cannot store DigitCNNClassifier\(callbacks=.*it may hold code"):
+            skdigits.save(pipe, tmp_path / "m.skdigits")
+    finally:
+        pipe.set_params(cnn__callbacks=None)
+    assert not (tmp_path / "m.skdigits").exists()
+
+
+def test_save_refuses_random_state_instance(fitted, tmp_path):
+    pipe = fitted.set_params(augment__random_state=np.random.RandomState(0))
+    try:
+        with pytest.raises(TypeError, match="cannot store RandomState.*an int random_state"):
+            skdigits.save(pipe, tmp_path / "m.skdigits")
+    finally:
+        pipe.set_params(augment__random_state=0)
+
+
+def test_failed_save_leaves_the_previous_file(fitted, saved):
+    before = saved.read_bytes()
+    pipe = fitted.set_params(augment__random_state=np.random.RandomState(0))
+    try:
+        with pytest.raises(TypeError):
+            skdigits.save(pipe, saved)
+    finally:
+        pipe.set_params(augment__random_state=0)
+    assert saved.read_bytes() == before
+    assert [p.name for p in saved.parent.iterdir()] == [saved.name]
+
+
+def test_load_refuses_truncated_file(saved):
+    data = saved.read_bytes()
+    saved.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="is not a readable skdigits model file .*truncated"):
+        skdigits.load(saved)
+
+
+def test_load_refuses_tampered_member(saved):
+    members = _members(saved)
+    weights = next(name for name in members if name.endswith(".weights.h5"))
+    data = bytearray(members[weights])
+    data[-100] ^= 0xFF
+    members[weights] = bytes(data)
+    _write_members(saved, members, fix_checksums=False)
+    with pytest.raises(ModelFileError, match=rf"{weights} fails its SHA-256 checksum; the file was modified"):
+        skdigits.load(saved)
+
+
+def test_load_refuses_joblib_pickle_without_running_it(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "model.skdigits"
+    joblib.dump(_Marker(marker), path)
+    with pytest.raises(ModelFileError, match="is not a readable skdigits model file"):
+        skdigits.load(path)
+    assert not marker.exists()
+
+
+def test_load_refuses_unknown_class_in_crafted_file(saved, tmp_path):
+    marker = tmp_path / "pwned"
+
+    def point_to_os_system(manifest):
+        manifest["estimator"]["steps"][0][1] = {"class": "os.system", "params": {"command": f"touch {marker}"}}
+
+    with pytest.raises(ModelFileError, match="asks for class 'os.system', which skdigits does not load"):
+        skdigits.load(_with_manifest(saved, point_to_os_system))
+    assert not marker.exists()
+
+
+def test_load_ignores_pickles_hidden_in_the_archive(saved, tmp_path):
+    marker = tmp_path / "pwned"
+    members = _members(saved)
+    members["extra.pkl"] = pickle.dumps(_Marker(marker))
+    _write_members(saved, members)
+    skdigits.load(saved)  # an extra member is never opened
+    assert not marker.exists()
+
+
+def test_load_refuses_code_parameters(saved):
+    def set_model(manifest):
+        manifest["estimator"]["steps"][-1][1]["params"]["model"] = "os.system"
+
+    with pytest.raises(ModelFileError, match="parameters of DigitCNNClassifier are malformed or hold code"):
+        skdigits.load(_with_manifest(saved, set_model))
+
+
+def test_load_refuses_newer_format(saved):
+    def bump(manifest):
+        manifest["format_version"] = FORMAT_VERSION + 1
+
+    with pytest.raises(ModelFileError, match=rf"written in model format {FORMAT_VERSION + 1}.*upgrade skdigits"):
+        skdigits.load(_with_manifest(saved, bump))
+
+
+def test_load_warns_on_other_library_versions(saved):
+    def older(manifest):
+        manifest["versions"]["keras"] = "3.0.0"
+
+    with pytest.warns(VersionMismatchWarning, match=r"saved with keras 3.0.0 \(now .*\); predictions may differ"):
+        skdigits.load(_with_manifest(saved, older))
+
+
+def test_load_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.skdigits does not exist"):
+        skdigits.load(tmp_path / "nope.skdigits")
