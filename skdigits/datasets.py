@@ -1,6 +1,8 @@
 """Loaders for the Kaggle CSV files, MNIST IDX files and the shipped sample."""
 
 import gzip
+import lzma
+import zipfile
 from importlib import resources
 from pathlib import Path
 
@@ -182,6 +184,10 @@ _MAGIC_NUMBERS = {
 }
 
 
+# what pandas, pyarrow and the decompressors raise on a file that is not a CSV
+_UNREADABLE = (pyarrow.ArrowInvalid, UnicodeDecodeError, ValueError, EOFError, OSError, zipfile.BadZipFile, lzma.LZMAError)
+
+
 def _read_csv(path):
     path = Path(path)
     if not path.is_file():
@@ -190,7 +196,7 @@ def _read_csv(path):
         raise ValueError(f"{path} is empty; expected a header line and one row per image.")
     try:
         frame = pd.read_csv(path, engine="pyarrow", compression=_sniff_compression(path))
-    except (pyarrow.ArrowInvalid, UnicodeDecodeError, ValueError, EOFError, OSError) as error:
+    except _UNREADABLE as error:
         raise ValueError(
             f"{path} could not be read as CSV ({str(error).splitlines()[0]}); "
             "expected a comma-separated Kaggle digits file (plain, gzip, zip, bz2 or xz)."

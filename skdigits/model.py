@@ -3,6 +3,7 @@
 import contextlib
 import math
 import random
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -146,6 +147,14 @@ class DigitCNNClassifier(KerasClassifier):
     verbose : int, default=0
         Keras' progress output during ``fit``: 0 silent, 1 progress bar,
         2 one line per epoch. Prediction is always silent.
+    checkpoint_dir : str, path-like or None, default=None
+        If set, ``fit`` saves the training state (weights, optimizer, epoch)
+        in ``checkpoint_dir/backup`` after every epoch with Keras'
+        ``BackupAndRestore``, and the best weights so far (lowest ``val_loss``,
+        or ``loss`` without validation data) in
+        ``checkpoint_dir/best.weights.h5``. A fit that was interrupted
+        resumes from its last finished epoch when run again with the same
+        folder and data; the backup is deleted once a fit completes.
     random_state : int, RandomState instance or None, default=None
         Seed for weight initialisation, dropout and shuffling. With an int,
         two fits on the same CPU give the same predictions.
@@ -190,6 +199,7 @@ class DigitCNNClassifier(KerasClassifier):
         batch_size=64,
         predict_batch_size=1024,
         verbose=0,
+        checkpoint_dir=None,
         optimizer="adam",
         loss="sparse_categorical_crossentropy",
         metrics=("accuracy",),
@@ -214,6 +224,7 @@ class DigitCNNClassifier(KerasClassifier):
         self.learning_rate = learning_rate
         self.lr_decay = lr_decay
         self.predict_batch_size = predict_batch_size
+        self.checkpoint_dir = checkpoint_dir
 
     def fit(self, X, y, sample_weight=None, **kwargs):
         """Train the network on images `X` and labels `y`; returns self."""
@@ -254,13 +265,30 @@ class DigitCNNClassifier(KerasClassifier):
         fit_time = _as_callback_list(kwargs.pop("callbacks", None))
         constructor_callbacks = self._fit_callbacks
         annealer = LearningRateAnnealer(self.learning_rate, self.lr_decay)
-        self._fit_callbacks = [*constructor_callbacks, annealer, *fit_time]
+        checkpoints = self._checkpoint_callbacks(validated="validation_data" in kwargs or bool(self.validation_split))
+        self._fit_callbacks = [*constructor_callbacks, annealer, *checkpoints, *fit_time]
         try:
             with _seeded(self.random_state):
                 super()._fit_keras_model(X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs)
         finally:
             self._fit_callbacks = constructor_callbacks
         self.history_ = dict(self.history_)
+
+    def _checkpoint_callbacks(self, validated):
+        if self.checkpoint_dir is None:
+            return []
+        folder = Path(self.checkpoint_dir)
+        # built now so that a restored backup brings back the optimizer state too
+        self.model_.optimizer.build(self.model_.trainable_variables)
+        return [
+            keras.callbacks.BackupAndRestore(folder / "backup"),
+            keras.callbacks.ModelCheckpoint(
+                folder / "best.weights.h5",
+                monitor="val_loss" if validated else "loss",
+                save_best_only=True,
+                save_weights_only=True,
+            ),
+        ]
 
     def _predict_raw(self, X, **kwargs):
         kwargs.setdefault("batch_size", self.predict_batch_size)

@@ -20,9 +20,10 @@ def test_demo_trains_reports_and_writes_submission(tmp_path, capsys):
     assert len(pd.read_csv(out)) == 1000
 
 
-def test_train_then_submit_round_trip(kaggle_files, tmp_path, capsys):
+@pytest.mark.parametrize("model_name", ["model.skdigits", "model.joblib"])
+def test_train_then_submit_round_trip(kaggle_files, tmp_path, capsys, model_name):
     train, test = kaggle_files
-    model = tmp_path / "model.joblib"
+    model = tmp_path / model_name
     assert main(["train", "--train", str(train), "--model", str(model), "--epochs", "1"]) == 0
     assert " - accuracy: " in capsys.readouterr().out  # Keras per-epoch progress is on by default
     out = tmp_path / "submission.csv"
@@ -35,3 +36,31 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0
     assert "skdigits train: error:" in err and "missing.csv does not exist" in err
+
+
+def test_existing_output_is_kept_without_force(kaggle_files, tmp_path, capsys):
+    train, _ = kaggle_files
+    model = tmp_path / "model.skdigits"
+    model.write_text("precious")
+    assert main(["train", "--train", str(train), "--model", str(model), "--quiet"]) == 2
+    assert "model.skdigits already exists; pass --force to overwrite it" in capsys.readouterr().err
+    assert model.read_text() == "precious"
+    assert main(["train", "--train", str(train), "--model", str(model), "--epochs", "1", "--quiet", "--force"]) == 0
+    assert model.read_bytes()[:2] == b"PK"
+
+
+def test_submit_refuses_a_damaged_model_in_one_line(kaggle_files, tmp_path, capsys):
+    _, test = kaggle_files
+    model = tmp_path / "model.skdigits"
+    model.write_bytes(b"PK\x03\x04 not really a zip")
+    assert main(["submit", "--model", str(model), "--test", str(test), "-o", str(tmp_path / "s.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "is not a readable skdigits model file" in err
+
+
+def test_train_checkpoint_option_reaches_the_classifier(kaggle_files, tmp_path):
+    train, _ = kaggle_files
+    model = tmp_path / "model.skdigits"
+    args = ["train", "--train", str(train), "--model", str(model), "--epochs", "1", "--quiet"]
+    assert main([*args, "--checkpoint", str(tmp_path / "ckpt")]) == 0
+    assert (tmp_path / "ckpt" / "best.weights.h5").is_file()

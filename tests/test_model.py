@@ -154,3 +154,37 @@ def test_fit_leaves_global_random_state_alone(images):
     np.random.seed(5)
     DigitCNNClassifier(**TINY, random_state=0).fit(X, y)
     assert np.random.rand() == expected
+
+
+class InterruptAfter(keras.callbacks.Callback):
+    """Raise KeyboardInterrupt at the end of an epoch, as Ctrl-C would."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_checkpoint_dir_resumes_an_interrupted_fit(images, tmp_path):
+    X, y, _ = images
+    clf = DigitCNNClassifier(**{**TINY, "epochs": 4}, checkpoint_dir=tmp_path, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y, callbacks=[InterruptAfter(epoch=1)])
+    assert (tmp_path / "backup").is_dir() and (tmp_path / "best.weights.h5").is_file()
+
+    counter = EpochCounter()
+    clf.fit(X, y, callbacks=[counter])
+    assert counter.epochs == [2, 3]  # epochs 0 and 1 were restored, not repeated
+    assert clf.history_["learning_rate"] == pytest.approx([clf.learning_rate * clf.lr_decay**e for e in (2, 3)])
+    assert not (tmp_path / "backup").exists()  # deleted once the fit completed
+
+
+def test_checkpoint_dir_keeps_the_best_weights(images, tmp_path):
+    X, y, _ = images
+    clf = DigitCNNClassifier(**{**TINY, "epochs": 2}, checkpoint_dir=tmp_path, random_state=0).fit(X, y)
+    best = build_digit_cnn((28, 28, 1), 10, filters=TINY["filters"], dense_units=TINY["dense_units"])
+    best.load_weights(tmp_path / "best.weights.h5")
+    assert len(best.get_weights()) == len(clf.model_.get_weights())

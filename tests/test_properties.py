@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -25,6 +25,9 @@ file_contents = st.one_of(
 
 @FAST
 @given(content=file_contents)
+@example(content=b"PK\x03\x04")  # a truncated zip once escaped as zipfile.BadZipFile
+@example(content=b"\xfd7zXZ\x00")
+@example(content=b"\x1f\x8b")
 @pytest.mark.parametrize("loader", [load_kaggle_test, load_kaggle_train, load_idx])
 def test_loaders_raise_only_value_error_on_arbitrary_bytes(tmp_path, loader, content):
     path = tmp_path / "data.csv"
