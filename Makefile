@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/skdigits demo
+	$(BIN)/skdigits demo --force
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
