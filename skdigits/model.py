@@ -2,16 +2,55 @@
 
 import contextlib
 import math
+import os
 import random
 from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 from scikeras.wrappers import KerasClassifier
 from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils.validation import _num_samples
 
 from .preprocessing import check_targets
+
+
+def share_cores_with_other_workers():
+    """Size TensorFlow's thread pools to this process's share of the cores.
+
+    joblib's loky workers set ``OMP_NUM_THREADS`` to ``cpu_count // n_jobs`` and
+    dask's worker processes set it to 1, but TensorFlow ignores it and starts a
+    thread per core in every worker, so parallel folds or trials would fight
+    for the cores. skdigits calls this when it is imported: the number of
+    threads comes from ``SKDIGITS_TF_THREADS`` or else ``OMP_NUM_THREADS``;
+    with neither set TensorFlow keeps its default (all cores). TensorFlow fixes
+    its pools at its first operation, so this has no effect after that.
+
+    Returns
+    -------
+    threads : int or None
+        The number of intra-op threads set, or None if left to TensorFlow.
+
+    Examples
+    --------
+    >>> from skdigits.model import share_cores_with_other_workers
+    >>> share_cores_with_other_workers() in (None, 1, 2)
+    True
+    """
+    setting = os.environ.get("SKDIGITS_TF_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    if not setting or not setting.strip().isdigit() or int(setting) < 1:
+        return None
+    threads = int(setting)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already ran in this process: its pools are fixed
+        return None
+    return threads
+
+
+share_cores_with_other_workers()
 
 
 class LearningRateAnnealer(keras.callbacks.Callback):

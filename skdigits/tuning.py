@@ -1,0 +1,348 @@
+"""Optuna hyperparameter studies of the digit pipeline."""
+
+import os
+import socket
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import optuna
+from joblib import Parallel, delayed
+import sqlalchemy
+from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
+from optuna_integration import TFKerasPruningCallback
+from sklearn.base import clone
+from sklearn.model_selection import check_cv, train_test_split
+
+from .pipeline import make_digit_pipeline
+
+__all__ = ["DEFAULT_STORAGE", "best_pipeline", "database_storage", "default_search_space", "make_storage", "tune"]
+
+#: Journal file used when ``tune`` is given no storage: a plain append-only log
+#: next to the user's work, safe for several processes and after a crash.
+DEFAULT_STORAGE = "skdigits-study.journal"
+DEFAULT_STUDY_NAME = "skdigits"
+
+#: Network shapes the default search space chooses from, by name.
+FILTERS = {"16-32": (16, 32), "24-48": (24, 48), "32-64": (32, 64)}
+DENSE_UNITS = {"256": (256,), "512": (512,), "512-1024": (512, 1024)}
+
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def default_search_space(trial):
+    """Suggest the parameters of one trial: network, optimiser, schedule and augmentation.
+
+    Parameters
+    ----------
+    trial : optuna.Trial
+        The trial to suggest values for.
+
+    Returns
+    -------
+    params : dict
+        Keyword arguments of :func:`~skdigits.make_digit_pipeline`.
+
+    Examples
+    --------
+    >>> import optuna
+    >>> from skdigits.tuning import default_search_space
+    >>> trial = optuna.create_study().ask()
+    >>> sorted(default_search_space(trial))[:4]
+    ['augment__rotation', 'augment__shift', 'augment__zoom', 'batch_size']
+    """
+    return {
+        "filters": FILTERS[trial.suggest_categorical("filters", list(FILTERS))],
+        "dense_units": DENSE_UNITS[trial.suggest_categorical("dense_units", list(DENSE_UNITS))],
+        "dropout": trial.suggest_float("dropout", 0.1, 0.5),
+        "learning_rate": trial.suggest_float("learning_rate", 3e-4, 1e-2, log=True),
+        "lr_decay": trial.suggest_float("lr_decay", 0.3, 0.95),
+        "batch_size": trial.suggest_categorical("batch_size", [64, 128, 256]),
+        "epochs": trial.suggest_int("epochs", 2, 8),
+        "augment__rotation": trial.suggest_float("augment__rotation", 0.0, 20.0),
+        "augment__zoom": trial.suggest_float("augment__zoom", 0.0, 0.2),
+        "augment__shift": trial.suggest_float("augment__shift", 0.0, 0.2),
+    }
+
+
+def make_storage(storage=None):
+    """Turn ``tune``'s `storage` argument into an Optuna storage.
+
+    Parameters
+    ----------
+    storage : None, str, path-like or optuna.storages.BaseStorage, default=None
+        None: the journal file :data:`DEFAULT_STORAGE` in the working
+        directory. A database URL (``postgresql://...``, ``mysql://...``,
+        ``sqlite:///...``): :func:`database_storage`, an ``RDBStorage`` with a
+        heartbeat, so the trial of a killed worker is marked failed after two
+        minutes and retried (up to twice). Any other string or path: a journal file at that path. A
+        storage object is returned as it is.
+
+    Returns
+    -------
+    storage : optuna.storages.BaseStorage
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from skdigits.tuning import make_storage
+    >>> type(make_storage(os.path.join(tempfile.mkdtemp(), "study.journal"))).__name__
+    'JournalStorage'
+    """
+    if isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    if isinstance(storage, str) and "://" in storage:
+        return database_storage(storage)
+    path = Path(DEFAULT_STORAGE if storage is None else storage)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def database_storage(url, *, heartbeat_interval=60, grace_period=120, max_retry=2):
+    """An Optuna ``RDBStorage`` for `url` whose killed workers' trials are retried.
+
+    Every running trial writes a heartbeat; a trial silent for `grace_period`
+    seconds (its worker was killed) is marked failed and queued again with the
+    same parameters, up to `max_retry` times. Several workers may call this at
+    once on an empty database: the race to create the tables is retried.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL, e.g. ``postgresql+psycopg2://user:password@host/db``.
+    heartbeat_interval : int, default=60
+        Seconds between heartbeats of a running trial.
+    grace_period : int, default=120
+        Seconds without a heartbeat after which a trial counts as dead.
+    max_retry : int, default=2
+        How many times a dead trial is queued again.
+
+    Returns
+    -------
+    storage : optuna.storages.RDBStorage
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from skdigits.tuning import database_storage
+    >>> path = os.path.join(tempfile.mkdtemp(), "study.db")
+    >>> database_storage(f"sqlite:///{path}").heartbeat_interval
+    60
+    """
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(
+                    url,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
+                )
+        except sqlalchemy.exc.IntegrityError:  # another worker created the tables at the same moment
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def tune(
+    X,
+    y,
+    *,
+    n_trials=None,
+    timeout=None,
+    storage=None,
+    study_name=None,
+    search_space=None,
+    cv=None,
+    n_jobs=1,
+    random_state=None,
+    params=None,
+    validation_fraction=0.2,
+    pruner=None,
+    show_progress_bar=False,
+):
+    """Search the pipeline's hyperparameters with Optuna; return the study.
+
+    Each trial builds ``make_digit_pipeline(**params, **search_space(trial))``
+    and scores it by accuracy. Without `cv`, it trains on a stratified split of
+    ``1 - validation_fraction`` of the data and reports the held-out accuracy
+    after every epoch, so the pruner stops hopeless trials early. With `cv`,
+    the score is the mean over the folds, reported after each fold.
+
+    The study lives in `storage` and is created or continued under
+    `study_name`: trials already there count towards `n_trials`, so running
+    ``tune`` again after an interruption continues the study, and several
+    processes (or machines, with a database URL) running the same call share
+    the work.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, 784)
+        Images as rows of pixel intensities 0..255.
+    y : array-like of shape (n_samples,)
+        Labels.
+    n_trials : int or None, default=None
+        Number of finished (complete or pruned) trials the study should hold.
+        Each process stops once the study reaches it, so parallel processes
+        may overshoot by the trials they are running. None: no limit.
+    timeout : float or None, default=None
+        Stop starting new trials after this many seconds.
+    storage : None, str, path-like or optuna.storages.BaseStorage, default=None
+        Where the study is kept; see :func:`make_storage`. None writes the
+        journal file ``skdigits-study.journal`` in the working directory.
+    study_name : str or None, default=None
+        Name of the study in the storage; None means ``"skdigits"``.
+    search_space : callable or None, default=None
+        ``search_space(trial) -> dict`` of ``make_digit_pipeline`` keyword
+        arguments; None means :func:`default_search_space`.
+    cv : int, cross-validation generator or None, default=None
+        Cross-validate each trial instead of using one held-out split.
+    n_jobs : int, default=1
+        Number of worker processes running trials against the same study
+        (``-1``: one per core). Each gets its share of the cores.
+    random_state : int or None, default=None
+        Seeds the sampler, the held-out split and every trial's pipeline.
+    params : dict or None, default=None
+        Fixed ``make_digit_pipeline`` arguments under the search space's.
+    validation_fraction : float, default=0.2
+        Share of the data held out when `cv` is None.
+    pruner : optuna.pruners.BasePruner or None, default=None
+        None: successive halving (each epoch rung keeps the best third).
+    show_progress_bar : bool, default=False
+        Optuna's progress bar (only with ``n_jobs=1``).
+
+    Returns
+    -------
+    study : optuna.Study
+        The study, with every trial's pipeline parameters in
+        ``trial.user_attrs["pipeline_params"]``.
+
+    Examples
+    --------
+    >>> import optuna, os, tempfile
+    >>> from skdigits.datasets import load_sample
+    >>> from skdigits.tuning import tune, best_pipeline
+    >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+    >>> X, y = load_sample()
+    >>> space = lambda trial: {"dropout": trial.suggest_float("dropout", 0.1, 0.5)}
+    >>> study = tune(X[:300], y[:300], n_trials=2, search_space=space, random_state=0,
+    ...              params={"filters": (4,), "dense_units": (8,), "epochs": 1},
+    ...              storage=os.path.join(tempfile.mkdtemp(), "study.journal"))
+    >>> len(study.trials)
+    2
+    >>> best_pipeline(study).get_params()["cnn__filters"]
+    (4,)
+    """
+    study_name = DEFAULT_STUDY_NAME if study_name is None else study_name
+    storage = make_storage(storage)
+    pruner = optuna.pruners.SuccessiveHalvingPruner() if pruner is None else pruner
+    study = optuna.create_study(
+        storage=storage, study_name=study_name, direction="maximize", pruner=pruner, load_if_exists=True
+    )
+    objective = _Objective(X, y, search_space or default_search_space, dict(params or {}), cv, validation_fraction, random_state)
+    n_workers = os.cpu_count() if n_jobs == -1 else n_jobs
+    if n_workers == 1:
+        _optimize(storage, study_name, pruner, objective, n_trials, timeout, random_state, show_progress_bar)
+    else:
+        seeds = [None if random_state is None else random_state + worker for worker in range(n_workers)]
+        Parallel(n_jobs=n_workers)(
+            delayed(_optimize)(storage, study_name, pruner, objective, n_trials, timeout, seed, False) for seed in seeds
+        )
+    return optuna.load_study(study_name=study_name, storage=storage, pruner=pruner)
+
+
+def best_pipeline(study, *, random_state=None):
+    """The unfitted pipeline of the study's best trial.
+
+    Parameters
+    ----------
+    study : optuna.Study
+        A study made by :func:`tune`.
+    random_state : int or None, default=None
+        Seed of the new pipeline; None reuses the seed the trial ran with.
+
+    Returns
+    -------
+    pipeline : imblearn.pipeline.Pipeline
+        ``make_digit_pipeline`` with the best trial's parameters, not fitted.
+
+    Examples
+    --------
+    See :func:`tune`.
+    """
+    trial = study.best_trial
+    params = {name: _as_tuple(value) for name, value in trial.user_attrs["pipeline_params"].items()}
+    seed = trial.user_attrs.get("random_state") if random_state is None else random_state
+    return make_digit_pipeline(random_state=seed, **params)
+
+
+def _optimize(storage, study_name, pruner, objective, n_trials, timeout, seed, show_progress_bar):
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner)
+    callbacks = []
+    remaining = None
+    if n_trials is not None:
+        remaining = n_trials - len(study.get_trials(deepcopy=False, states=_FINISHED))
+        if remaining <= 0:
+            return
+        callbacks.append(MaxTrialsCallback(n_trials, states=_FINISHED))
+    study.optimize(
+        objective, n_trials=remaining, timeout=timeout, callbacks=callbacks, show_progress_bar=show_progress_bar
+    )
+
+
+class _Objective:
+    """Score one trial's pipeline; a picklable object so worker processes can run it."""
+
+    def __init__(self, X, y, search_space, params, cv, validation_fraction, random_state):
+        self.X, self.y = np.asarray(X), np.asarray(y)
+        self.search_space = search_space
+        self.params = params
+        self.cv = cv
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    def __call__(self, trial):
+        params = {**self.params, **self.search_space(trial)}
+        trial.set_user_attr("pipeline_params", {name: _as_list(value) for name, value in params.items()})
+        trial.set_user_attr("random_state", self.random_state)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        pipe = make_digit_pipeline(random_state=self.random_state, **params)
+        if self.cv is None:
+            return self._holdout_score(pipe, trial)
+        return self._cv_score(pipe, trial)
+
+    def _holdout_score(self, pipe, trial):
+        X_train, X_val, y_train, y_val = train_test_split(
+            self.X, self.y, test_size=self.validation_fraction, stratify=self.y, random_state=self.random_state
+        )
+        preprocess = clone(pipe[:-2]).fit(X_train)  # scale and reshape; augmentation is for training only
+        classes = np.unique(y_train)
+        validation = (preprocess.transform(X_val), np.searchsorted(classes, y_val))
+        # the pruning callback holds the trial, so it goes to fit, never into parameters clone() copies
+        pruning = TFKerasPruningCallback(trial, "val_accuracy")
+        pipe.fit(X_train, y_train, cnn__callbacks=[pruning], cnn__validation_data=validation)
+        return float(pipe[-1].history_["val_accuracy"][-1])
+
+    def _cv_score(self, pipe, trial):
+        scores = []
+        splitter = check_cv(self.cv, self.y, classifier=True)
+        for fold, (train, test) in enumerate(splitter.split(self.X, self.y)):
+            scores.append(clone(pipe).fit(self.X[train], self.y[train]).score(self.X[test], self.y[test]))
+            trial.report(float(np.mean(scores)), step=fold)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"mean accuracy {np.mean(scores):.4f} after fold {fold}")
+        return float(np.mean(scores))
+
+
+def _as_list(value):
+    return [_as_list(item) for item in value] if isinstance(value, (tuple, list)) else value
+
+
+def _as_tuple(value):
+    return tuple(_as_tuple(item) for item in value) if isinstance(value, list) else value
