@@ -44,6 +44,25 @@ def _make_parser():
         help="save the training state after every epoch in DIR; rerunning the same command resumes there",
     )
 
+    cv = _add_command(commands, "cv", _cv, "cross-validate the pipeline: stratified folds, accuracy per fold")
+    cv.add_argument("--train", default=None, help="Kaggle training CSV; default: the shipped 5,000-image sample")
+    cv.add_argument("--cv", type=int, default=5, help="number of stratified folds")
+    cv.add_argument("--n-jobs", type=int, default=1, help="folds fitted at once, in worker processes (-1: one per core)")
+    cv.add_argument("--epochs", type=int, default=None, help="override the preset's number of epochs")
+
+    tune = _add_command(commands, "tune", _tune, "search hyperparameters with Optuna (pruning, resumable, shareable)")
+    tune.add_argument("--train", default=None, help="Kaggle training CSV; default: the shipped 5,000-image sample")
+    tune.add_argument("--n-trials", type=int, default=20, help="finished trials the study should hold (earlier runs count)")
+    tune.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    tune.add_argument(
+        "--storage", default=None,
+        help="journal file or database URL (postgresql://...); default: skdigits-study.journal here",
+    )
+    tune.add_argument("--study-name", default="skdigits", help="study name in the storage; reuse it to continue or share")
+    tune.add_argument("--cv", type=int, default=None, help="cross-validate each trial instead of one held-out split")
+    tune.add_argument("--n-jobs", type=int, default=1, help="worker processes running trials (-1: one per core)")
+    tune.add_argument("--epochs", type=int, default=None, help="fix the number of epochs instead of searching it")
+
     submit = _add_command(commands, "submit", _submit, "predict a Kaggle test.csv with a saved model and write a submission")
     submit.add_argument("--model", required=True, help="fitted pipeline saved by 'skdigits train' (.skdigits or .joblib)")
     submit.add_argument("--test", required=True, help="Kaggle test CSV (pixel0..pixel783)")
@@ -133,6 +152,63 @@ def _train(args):
     _save_model(pipe.set_params(cnn__checkpoint_dir=None), args.model)
     print(f"trained on {len(X)} images in {time.perf_counter() - started:.0f} s; wrote {args.model}")
     return 0
+
+
+def _training_data(args):
+    from .datasets import load_kaggle_train, load_sample
+
+    return load_sample() if args.train is None else load_kaggle_train(args.train)
+
+
+def _cv(args):
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    X, y = _training_data(args)
+    pipe = _pipeline(args)
+    folds = StratifiedKFold(args.cv, shuffle=True, random_state=args.seed)
+    started = time.perf_counter()
+    scores = cross_val_score(pipe, X, y, cv=folds, n_jobs=args.n_jobs)
+    print("fold accuracy: " + " ".join(f"{score:.4f}" for score in scores))
+    print(
+        f"{args.cv}-fold accuracy {scores.mean():.4f} +/- {scores.std():.4f} on {len(X)} images "
+        f"in {time.perf_counter() - started:.0f} s (n_jobs={args.n_jobs})"
+    )
+    return 0
+
+
+def _tune(args):
+    import optuna
+
+    from .tuning import DEFAULT_STORAGE, tune
+
+    X, y = _training_data(args)
+    if args.quiet or args.n_jobs == 1:  # the progress bar shows each trial's result
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = tune(
+        X, y,
+        n_trials=args.n_trials, timeout=args.timeout, storage=args.storage, study_name=args.study_name,
+        cv=args.cv, n_jobs=args.n_jobs, random_state=args.seed, preset=args.preset,
+        params={} if args.epochs is None else {"epochs": args.epochs},
+        show_progress_bar=not args.quiet and args.n_jobs == 1,
+    )
+    print(_study_summary(study, args.storage or DEFAULT_STORAGE))
+    return 0
+
+
+def _study_summary(study, storage):
+    from optuna.trial import TrialState
+
+    counts = {state: len(study.get_trials(deepcopy=False, states=(state,))) for state in TrialState}
+    states = ", ".join(f"{n} {state.name.lower()}" for state, n in counts.items() if n)
+    lines = [f"study {study.study_name!r}: {len(study.trials)} trials ({states})"]
+    if counts[TrialState.COMPLETE]:
+        best = study.best_trial
+        lines.append(f"best trial #{best.number}: accuracy {best.value:.4f}")
+        lines += [f"  {name} = {value}" for name, value in best.user_attrs["pipeline_params"].items()]
+    lines.append(f"stored in {storage}; rerun the same command to continue it, or run it elsewhere to share the work")
+    lines.append(f"look at it with: pip install optuna-dashboard && optuna-dashboard {storage}")
+    lines.append("in Python: skdigits.tuning.best_pipeline(optuna.load_study(...)) gives the best pipeline, unfitted")
+    return "\n".join(lines)
 
 
 def _submit(args):

@@ -1,5 +1,6 @@
 """Optuna hyperparameter studies of the digit pipeline."""
 
+import functools
 import os
 import socket
 import time
@@ -34,13 +35,15 @@ DENSE_UNITS = {"256": (256,), "512": (512,), "512-1024": (512, 1024)}
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def default_search_space(trial):
+def default_search_space(trial, *, fixed=()):
     """Suggest the parameters of one trial: network, optimiser, schedule and augmentation.
 
     Parameters
     ----------
     trial : optuna.Trial
         The trial to suggest values for.
+    fixed : collection of str, default=()
+        Parameters not to search (``tune`` passes the names in its `params`).
 
     Returns
     -------
@@ -52,21 +55,22 @@ def default_search_space(trial):
     >>> import optuna
     >>> from skdigits.tuning import default_search_space
     >>> trial = optuna.create_study().ask()
-    >>> sorted(default_search_space(trial))[:4]
+    >>> sorted(default_search_space(trial, fixed={"epochs"}))[:4]
     ['augment__rotation', 'augment__shift', 'augment__zoom', 'batch_size']
     """
-    return {
-        "filters": FILTERS[trial.suggest_categorical("filters", list(FILTERS))],
-        "dense_units": DENSE_UNITS[trial.suggest_categorical("dense_units", list(DENSE_UNITS))],
-        "dropout": trial.suggest_float("dropout", 0.1, 0.5),
-        "learning_rate": trial.suggest_float("learning_rate", 3e-4, 1e-2, log=True),
-        "lr_decay": trial.suggest_float("lr_decay", 0.3, 0.95),
-        "batch_size": trial.suggest_categorical("batch_size", [64, 128, 256]),
-        "epochs": trial.suggest_int("epochs", 2, 8),
-        "augment__rotation": trial.suggest_float("augment__rotation", 0.0, 20.0),
-        "augment__zoom": trial.suggest_float("augment__zoom", 0.0, 0.2),
-        "augment__shift": trial.suggest_float("augment__shift", 0.0, 0.2),
+    suggest = {
+        "filters": lambda: FILTERS[trial.suggest_categorical("filters", list(FILTERS))],
+        "dense_units": lambda: DENSE_UNITS[trial.suggest_categorical("dense_units", list(DENSE_UNITS))],
+        "dropout": lambda: trial.suggest_float("dropout", 0.1, 0.5),
+        "learning_rate": lambda: trial.suggest_float("learning_rate", 3e-4, 1e-2, log=True),
+        "lr_decay": lambda: trial.suggest_float("lr_decay", 0.3, 0.95),
+        "batch_size": lambda: trial.suggest_categorical("batch_size", [64, 128, 256]),
+        "epochs": lambda: trial.suggest_int("epochs", 2, 8),
+        "augment__rotation": lambda: trial.suggest_float("augment__rotation", 0.0, 20.0),
+        "augment__zoom": lambda: trial.suggest_float("augment__zoom", 0.0, 0.2),
+        "augment__shift": lambda: trial.suggest_float("augment__shift", 0.0, 0.2),
     }
+    return {name: suggestion() for name, suggestion in suggest.items() if name not in fixed}
 
 
 def make_storage(storage=None):
@@ -161,6 +165,7 @@ def tune(
     cv=None,
     n_jobs=1,
     random_state=None,
+    preset="default",
     params=None,
     validation_fraction=0.2,
     pruner=None,
@@ -168,7 +173,7 @@ def tune(
 ):
     """Search the pipeline's hyperparameters with Optuna; return the study.
 
-    Each trial builds ``make_digit_pipeline(**params, **search_space(trial))``
+    Each trial builds ``make_digit_pipeline(**search_space(trial), **params)``
     and scores it by accuracy. Without `cv`, it trains on a stratified split of
     ``1 - validation_fraction`` of the data and reports the held-out accuracy
     after every epoch, so the pruner stops hopeless trials early. With `cv`,
@@ -199,7 +204,8 @@ def tune(
         Name of the study in the storage; None means ``"skdigits"``.
     search_space : callable or None, default=None
         ``search_space(trial) -> dict`` of ``make_digit_pipeline`` keyword
-        arguments; None means :func:`default_search_space`.
+        arguments; None means :func:`default_search_space` over the
+        parameters not fixed by `params`.
     cv : int, cross-validation generator or None, default=None
         Cross-validate each trial instead of using one held-out split.
     n_jobs : int, default=1
@@ -207,8 +213,11 @@ def tune(
         (``-1``: one per core). Each gets its share of the cores.
     random_state : int or None, default=None
         Seeds the sampler, the held-out split and every trial's pipeline.
+    preset : str, default="default"
+        The ``make_digit_pipeline`` preset each trial starts from.
     params : dict or None, default=None
-        Fixed ``make_digit_pipeline`` arguments under the search space's.
+        Fixed ``make_digit_pipeline`` arguments; they override the search
+        space's suggestions for the same parameter.
     validation_fraction : float, default=0.2
         Share of the data held out when `cv` is None.
     pruner : optuna.pruners.BasePruner or None, default=None
@@ -244,7 +253,10 @@ def tune(
     study = optuna.create_study(
         storage=storage, study_name=study_name, direction="maximize", pruner=pruner, load_if_exists=True
     )
-    objective = _Objective(X, y, search_space or default_search_space, dict(params or {}), cv, validation_fraction, random_state)
+    params = dict(params or {})
+    if search_space is None:
+        search_space = functools.partial(default_search_space, fixed=frozenset(params))
+    objective = _Objective(X, y, search_space, params, cv, validation_fraction, random_state, preset)
     n_workers = os.cpu_count() if n_jobs == -1 else n_jobs
     if n_workers == 1:
         _optimize(storage, study_name, pruner, objective, n_trials, timeout, random_state, show_progress_bar)
@@ -278,7 +290,7 @@ def best_pipeline(study, *, random_state=None):
     trial = study.best_trial
     params = {name: _as_tuple(value) for name, value in trial.user_attrs["pipeline_params"].items()}
     seed = trial.user_attrs.get("random_state") if random_state is None else random_state
-    return make_digit_pipeline(random_state=seed, **params)
+    return make_digit_pipeline(preset=trial.user_attrs.get("preset", "default"), random_state=seed, **params)
 
 
 def _optimize(storage, study_name, pruner, objective, n_trials, timeout, seed, show_progress_bar):
@@ -299,20 +311,22 @@ def _optimize(storage, study_name, pruner, objective, n_trials, timeout, seed, s
 class _Objective:
     """Score one trial's pipeline; a picklable object so worker processes can run it."""
 
-    def __init__(self, X, y, search_space, params, cv, validation_fraction, random_state):
+    def __init__(self, X, y, search_space, params, cv, validation_fraction, random_state, preset):
         self.X, self.y = np.asarray(X), np.asarray(y)
         self.search_space = search_space
         self.params = params
         self.cv = cv
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.preset = preset
 
     def __call__(self, trial):
-        params = {**self.params, **self.search_space(trial)}
+        params = {**self.search_space(trial), **self.params}
         trial.set_user_attr("pipeline_params", {name: _as_list(value) for name, value in params.items()})
         trial.set_user_attr("random_state", self.random_state)
+        trial.set_user_attr("preset", self.preset)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        pipe = make_digit_pipeline(random_state=self.random_state, **params)
+        pipe = make_digit_pipeline(preset=self.preset, random_state=self.random_state, **params)
         if self.cv is None:
             return self._holdout_score(pipe, trial)
         return self._cv_score(pipe, trial)

@@ -8,7 +8,7 @@ def test_help_lists_subcommands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("demo", "train", "submit"):
+    for command in ("demo", "train", "cv", "tune", "submit"):
         assert command in out
 
 
@@ -64,3 +64,21 @@ def test_train_checkpoint_option_reaches_the_classifier(kaggle_files, tmp_path):
     args = ["train", "--train", str(train), "--model", str(model), "--epochs", "1", "--quiet"]
     assert main([*args, "--checkpoint", str(tmp_path / "ckpt")]) == 0
     assert (tmp_path / "ckpt" / "best.weights.h5").is_file()
+
+
+def test_cv_prints_fold_scores_and_mean(kaggle_files, capsys):
+    train, _ = kaggle_files
+    assert main(["cv", "--train", str(train), "--cv", "2", "--epochs", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("fold accuracy: ") and "2-fold accuracy " in out and "on 50 images" in out
+
+
+def test_tune_runs_a_resumable_study_and_prints_the_best_trial(kaggle_files, tmp_path, capsys):
+    train, _ = kaggle_files
+    storage = tmp_path / "study.journal"
+    args = ["tune", "--train", str(train), "--epochs", "1", "--storage", str(storage), "--quiet"]
+    assert main([*args, "--n-trials", "1"]) == 0
+    assert main([*args, "--n-trials", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "study 'skdigits': 2 trials" in out and "best trial #" in out and "  epochs = 1" in out
+    assert f"optuna-dashboard {storage}" in out

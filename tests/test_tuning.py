@@ -157,3 +157,11 @@ def test_optuna_search_cv_tunes_the_pipeline(data):
     search.fit(*data)
     assert set(search.best_params_) == {"cnn__dropout", "augment__rotation"}
     assert search.predict(data[0][:5]).shape == (5,)
+
+
+def test_fixed_params_are_not_searched(data, tmp_path):
+    study = tune(*data, n_trials=1, params={**FIXED, "epochs": 1}, random_state=0, storage=tmp_path / "s.journal")
+    trial = study.trials[0]
+    assert not {"epochs", "filters", "batch_size"} & set(trial.params)  # fixed, so never suggested
+    assert {"dropout", "learning_rate", "augment__zoom"} <= set(trial.params)
+    assert trial.user_attrs["pipeline_params"]["epochs"] == 1
