@@ -40,6 +40,10 @@ def _make_parser():
     )
     train.add_argument("--epochs", type=int, default=None, help="override the preset's number of epochs")
     train.add_argument(
+        "--validation-fraction", type=float, default=0.1,
+        help="share of the images held out to report validation loss/accuracy per epoch (0: train on all)",
+    )
+    train.add_argument(
         "--checkpoint", default=None, metavar="DIR",
         help="save the training state after every epoch in DIR; rerunning the same command resumes there",
     )
@@ -62,6 +66,16 @@ def _make_parser():
     tune.add_argument("--cv", type=int, default=None, help="cross-validate each trial instead of one held-out split")
     tune.add_argument("--n-jobs", type=int, default=1, help="worker processes running trials (-1: one per core)")
     tune.add_argument("--epochs", type=int, default=None, help="fix the number of epochs instead of searching it")
+
+    evaluate = _add_command(commands, "evaluate", _evaluate, "accuracy, per-class report and confusion matrix on a labelled CSV")
+    evaluate.add_argument("--model", required=True, help="fitted pipeline saved by 'skdigits train' (.skdigits or .joblib)")
+    evaluate.add_argument("--data", required=True, help="labelled Kaggle-format CSV (label,pixel0..pixel783)")
+    evaluate.add_argument("-o", "--out", default=None, help="also write the metrics as JSON to this file")
+
+    report = _add_command(commands, "report", _report, "write an HTML report with plots for a model on a labelled CSV")
+    report.add_argument("--model", required=True, help="fitted pipeline saved by 'skdigits train' (.skdigits or .joblib)")
+    report.add_argument("--data", required=True, help="labelled Kaggle-format CSV (label,pixel0..pixel783)")
+    report.add_argument("-o", "--out", default="report", help="folder for index.html and the PNG plots")
 
     submit = _add_command(commands, "submit", _submit, "predict a Kaggle test.csv with a saved model and write a submission")
     submit.add_argument("--model", required=True, help="fitted pipeline saved by 'skdigits train' (.skdigits or .joblib)")
@@ -148,7 +162,12 @@ def _train(args):
     if args.checkpoint:
         pipe.set_params(cnn__checkpoint_dir=args.checkpoint)
     started = time.perf_counter()
-    pipe.fit(X, y)
+    if args.validation_fraction > 0:
+        from .pipeline import fit_with_validation
+
+        fit_with_validation(pipe, X, y, validation_fraction=args.validation_fraction, random_state=args.seed)
+    else:
+        pipe.fit(X, y)
     _save_model(pipe.set_params(cnn__checkpoint_dir=None), args.model)
     print(f"trained on {len(X)} images in {time.perf_counter() - started:.0f} s; wrote {args.model}")
     return 0
@@ -209,6 +228,50 @@ def _study_summary(study, storage):
     lines.append(f"look at it with: pip install optuna-dashboard && optuna-dashboard {storage}")
     lines.append("in Python: skdigits.tuning.best_pipeline(optuna.load_study(...)) gives the best pipeline, unfitted")
     return "\n".join(lines)
+
+
+def _evaluate(args):
+    import json
+
+    from sklearn.metrics import confusion_matrix
+
+    from ._io import atomic_path
+    from .datasets import load_kaggle_train
+    from .report import evaluate
+
+    if args.out:
+        _check_new_output(args.out, args)
+    pipe = _load_model(args.model)
+    X, y = load_kaggle_train(args.data)
+    result = evaluate(pipe, X, y)
+    print(f"accuracy {result['accuracy']:.4f} on {len(X)} images from {args.data}\n")
+    print(result["report"])
+    labels = list(pipe.classes_)
+    print("confusion matrix (rows: true, columns: predicted)")
+    print("     " + "".join(f"{label:>6}" for label in labels))
+    for label, row in zip(labels, confusion_matrix(y, result["y_pred"], labels=labels)):
+        print(f"{label:>5}" + "".join(f"{count:6d}" for count in row))
+    if args.out:
+        metrics = {"accuracy": result["accuracy"], "n_images": len(X), "per_class": result["per_class"]}
+        with atomic_path(args.out) as tmp:
+            tmp.write_text(json.dumps(metrics, indent=2, default=str))
+        print(f"\nwrote {args.out}")
+    return 0
+
+
+def _report(args):
+    from .datasets import load_kaggle_train
+    from .report import write_report
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise FileExistsError(f"{out} already exists and is not empty; pass --force to overwrite it, or choose another folder.")
+    pipe = _load_model(args.model)
+    X, y = load_kaggle_train(args.data)
+    files = write_report(pipe, X, y, out)
+    print(f"wrote {len(files)} files to {out}/: " + ", ".join(f.name for f in files))
+    print(f"open {out / 'index.html'} in a browser")
+    return 0
 
 
 def _submit(args):

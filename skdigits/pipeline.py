@@ -2,7 +2,10 @@
 
 import difflib
 
+import numpy as np
 from imblearn.pipeline import Pipeline
+from sklearn.base import clone
+from sklearn.model_selection import train_test_split
 
 from .augment import AugmentingResampler
 from .model import DigitCNNClassifier
@@ -109,3 +112,58 @@ def _check_param_names(pipeline, settings):
             f"expected a DigitCNNClassifier parameter or a step parameter such as "
             f"'augment__rotation'.{hint}"
         )
+
+
+def fit_with_validation(pipeline, X, y, *, validation_fraction=0.1, random_state=None, **fit_params):
+    """Fit `pipeline` on part of (X, y) and let Keras score the rest after every epoch.
+
+    A stratified `validation_fraction` of the images is held out; the
+    network reports ``val_loss`` and ``val_accuracy`` per epoch (in
+    ``history_``, and to callbacks such as Optuna's pruning callback).
+    The held-out images go through the pipeline's preprocessing steps but
+    never through augmentation.
+
+    Parameters
+    ----------
+    pipeline : imblearn.pipeline.Pipeline
+        A pipeline from :func:`make_digit_pipeline` (unfitted).
+    X : array-like of shape (n_samples, 784)
+        Images, pixel intensities 0..255.
+    y : array-like of shape (n_samples,)
+        Labels.
+    validation_fraction : float, default=0.1
+        Share of the images held out.
+    random_state : int or None, default=None
+        Seed of the split.
+    **fit_params
+        Passed to ``pipeline.fit`` (``cnn__callbacks=[...]``).
+
+    Returns
+    -------
+    pipeline : imblearn.pipeline.Pipeline
+        The fitted pipeline.
+
+    Examples
+    --------
+    >>> from skdigits import make_digit_pipeline
+    >>> from skdigits.datasets import load_sample
+    >>> from skdigits.pipeline import fit_with_validation
+    >>> X, y = load_sample()
+    >>> pipe = make_digit_pipeline(filters=(4,), dense_units=(8,), epochs=2, random_state=0)
+    >>> sorted(fit_with_validation(pipe, X[:300], y[:300], random_state=0)[-1].history_)
+    ['accuracy', 'learning_rate', 'loss', 'val_accuracy', 'val_loss']
+    """
+    X_train, X_val, y_train, y_val = train_test_split(
+        X, y, test_size=validation_fraction, stratify=y, random_state=random_state
+    )
+    # the steps before augmentation, fitted on the training part only
+    preprocess = clone(pipeline[: _augment_index(pipeline)]).fit(X_train)
+    classes = np.unique(y_train)
+    validation = (preprocess.transform(X_val), np.searchsorted(classes, y_val))  # the network's class indices
+    final_step = pipeline.steps[-1][0]
+    return pipeline.fit(X_train, y_train, **{f"{final_step}__validation_data": validation, **fit_params})
+
+
+def _augment_index(pipeline):
+    names = [name for name, _ in pipeline.steps]
+    return names.index("augment") if "augment" in names else len(names) - 1

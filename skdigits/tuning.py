@@ -17,9 +17,9 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from optuna_integration import TFKerasPruningCallback
 from sklearn.base import clone
-from sklearn.model_selection import check_cv, train_test_split
+from sklearn.model_selection import check_cv
 
-from .pipeline import make_digit_pipeline
+from .pipeline import fit_with_validation, make_digit_pipeline
 
 __all__ = ["DEFAULT_STORAGE", "best_pipeline", "database_storage", "default_search_space", "make_storage", "tune"]
 
@@ -332,15 +332,12 @@ class _Objective:
         return self._cv_score(pipe, trial)
 
     def _holdout_score(self, pipe, trial):
-        X_train, X_val, y_train, y_val = train_test_split(
-            self.X, self.y, test_size=self.validation_fraction, stratify=self.y, random_state=self.random_state
-        )
-        preprocess = clone(pipe[:-2]).fit(X_train)  # scale and reshape; augmentation is for training only
-        classes = np.unique(y_train)
-        validation = (preprocess.transform(X_val), np.searchsorted(classes, y_val))
         # the pruning callback holds the trial, so it goes to fit, never into parameters clone() copies
         pruning = TFKerasPruningCallback(trial, "val_accuracy")
-        pipe.fit(X_train, y_train, cnn__callbacks=[pruning], cnn__validation_data=validation)
+        fit_with_validation(
+            pipe, self.X, self.y, validation_fraction=self.validation_fraction, random_state=self.random_state,
+            cnn__callbacks=[pruning],
+        )
         return float(pipe[-1].history_["val_accuracy"][-1])
 
     def _cv_score(self, pipe, trial):

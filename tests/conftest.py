@@ -31,12 +31,12 @@ def small(sample):
 
 @pytest.fixture
 def kaggle_files(tmp_path, sample):
-    """A small Kaggle-format train.csv and test.csv."""
+    """A small Kaggle-format train.csv (100 rows) and test.csv (30 rows)."""
     X, y = sample
-    train = pd.DataFrame(X[:50], columns=PIXEL_COLUMNS)
-    train.insert(0, "label", y[:50])
+    train = pd.DataFrame(X[:100], columns=PIXEL_COLUMNS)
+    train.insert(0, "label", y[:100])
     train.to_csv(tmp_path / "train.csv", index=False)
-    pd.DataFrame(X[50:80], columns=PIXEL_COLUMNS).to_csv(tmp_path / "test.csv", index=False)
+    pd.DataFrame(X[100:130], columns=PIXEL_COLUMNS).to_csv(tmp_path / "test.csv", index=False)
     return tmp_path / "train.csv", tmp_path / "test.csv"
 
 

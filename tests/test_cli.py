@@ -1,6 +1,8 @@
 import pandas as pd
 import pytest
 
+import skdigits
+
 from skdigits.cli import main
 
 
@@ -8,7 +10,7 @@ def test_help_lists_subcommands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("demo", "train", "cv", "tune", "submit"):
+    for command in ("demo", "train", "evaluate", "cv", "tune", "submit", "report"):
         assert command in out
 
 
@@ -70,7 +72,7 @@ def test_cv_prints_fold_scores_and_mean(kaggle_files, capsys):
     train, _ = kaggle_files
     assert main(["cv", "--train", str(train), "--cv", "2", "--epochs", "1", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("fold accuracy: ") and "2-fold accuracy " in out and "on 50 images" in out
+    assert out.startswith("fold accuracy: ") and "2-fold accuracy " in out and "on 100 images" in out
 
 
 def test_tune_runs_a_resumable_study_and_prints_the_best_trial(kaggle_files, tmp_path, capsys):
@@ -82,3 +84,29 @@ def test_tune_runs_a_resumable_study_and_prints_the_best_trial(kaggle_files, tmp
     out = capsys.readouterr().out
     assert "study 'skdigits': 2 trials" in out and "best trial #" in out and "  epochs = 1" in out
     assert f"optuna-dashboard {storage}" in out
+
+
+def test_evaluate_and_report_on_a_labelled_csv(kaggle_files, tmp_path, capsys):
+    train, _ = kaggle_files
+    model = tmp_path / "model.skdigits"
+    assert main(["train", "--train", str(train), "--model", str(model), "--epochs", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    assert "val_accuracy" in skdigits.load(model)[-1].history_  # 10 % held out by default: validation curves
+    metrics = tmp_path / "metrics.json"
+    assert main(["evaluate", "--model", str(model), "--data", str(train), "-o", str(metrics)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("accuracy ") and "confusion matrix (rows: true, columns: predicted)" in out
+    assert '"accuracy"' in metrics.read_text()
+    report = tmp_path / "report"
+    assert main(["report", "--model", str(model), "--data", str(train), "-o", str(report)]) == 0
+    assert (report / "index.html").is_file() and (report / "confusion_matrix.png").is_file()
+    assert main(["report", "--model", str(model), "--data", str(train), "-o", str(report)]) == 2
+    assert "is not empty; pass --force" in capsys.readouterr().err
+
+
+def test_every_subcommand_help_shows_defaults(capsys):
+    for command in ("demo", "train", "evaluate", "cv", "tune", "submit", "report"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "--quiet" in out and "--seed" in out and "(default: 0)" in out

@@ -17,9 +17,9 @@ def test_load_sample_is_real_balanced_mnist():
 def test_load_kaggle_train_and_test_round_trip(kaggle_files, sample):
     train, test = kaggle_files
     X, y = load_kaggle_train(train)
-    np.testing.assert_array_equal(X, sample[0][:50])
-    np.testing.assert_array_equal(y, sample[1][:50])
-    np.testing.assert_array_equal(load_kaggle_test(test), sample[0][50:80])
+    np.testing.assert_array_equal(X, sample[0][:100])
+    np.testing.assert_array_equal(y, sample[1][:100])
+    np.testing.assert_array_equal(load_kaggle_test(test), sample[0][100:130])
 
 
 def test_load_idx_reads_shared_mnist(mnist_dir):
