@@ -10,6 +10,8 @@ from sklearn.utils.validation import _num_samples, validate_data
 
 from .preprocessing import check_targets
 
+__all__ = ["AugmentingResampler", "random_affine"]
+
 _CHUNK = 2048  # images warped at once: bounds the temporary coordinate arrays
 
 

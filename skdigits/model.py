@@ -15,6 +15,8 @@ from sklearn.utils.validation import _num_samples
 
 from .preprocessing import check_targets
 
+__all__ = ["DigitCNNClassifier", "LearningRateAnnealer", "build_digit_cnn", "share_cores_with_other_workers"]
+
 
 def share_cores_with_other_workers():
     """Size TensorFlow's thread pools to this process's share of the cores.

@@ -11,6 +11,8 @@ from .augment import AugmentingResampler
 from .model import DigitCNNClassifier
 from .preprocessing import ImageReshaper, PixelScaler
 
+__all__ = ["PRESETS", "fit_with_validation", "make_digit_pipeline"]
+
 #: Step parameters of each preset; keys are ``step__param`` pipeline names.
 PRESETS = {
     # The reference notebook: its network, Adam at 1e-3 * 0.9**epoch, batch 64,

@@ -8,6 +8,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+__all__ = ["IMAGE_SHAPE", "N_PIXELS", "PIXEL_COLUMNS", "ImageReshaper", "PixelScaler", "check_pixels", "check_targets"]
+
 N_PIXELS = 784
 IMAGE_SHAPE = (28, 28, 1)
 PIXEL_COLUMNS = [f"pixel{i}" for i in range(N_PIXELS)]

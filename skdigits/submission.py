@@ -9,6 +9,8 @@ from ._io import atomic_path
 from .datasets import load_kaggle_test
 from .preprocessing import N_PIXELS, check_pixels
 
+__all__ = ["make_submission"]
+
 _BATCH = 8192  # rows predicted at once, so memory stays flat on big test sets
 
 
