@@ -21,7 +21,15 @@ from sklearn.model_selection import check_cv
 
 from .pipeline import fit_with_validation, make_digit_pipeline
 
-__all__ = ["DEFAULT_STORAGE", "best_pipeline", "database_storage", "default_search_space", "make_storage", "tune"]
+__all__ = [
+    "DEFAULT_STORAGE",
+    "best_pipeline",
+    "database_storage",
+    "default_pruner",
+    "default_search_space",
+    "make_storage",
+    "tune",
+]
 
 #: Journal file used when ``tune`` is given no storage: a plain append-only log
 #: next to the user's work, safe for several processes and after a crash.
@@ -71,6 +79,26 @@ def default_search_space(trial, *, fixed=()):
         "augment__shift": lambda: trial.suggest_float("augment__shift", 0.0, 0.2),
     }
     return {name: suggestion() for name, suggestion in suggest.items() if name not in fixed}
+
+
+def default_pruner():
+    """Successive halving from the first epoch: each rung keeps the best third.
+
+    Trials report their held-out accuracy after epochs 1, 2, 3...; after
+    epoch 1 a trial continues only if it is in the best third of the trials
+    that reached that epoch, after epoch 3 likewise, and so on.
+
+    Returns
+    -------
+    pruner : optuna.pruners.SuccessiveHalvingPruner
+
+    Examples
+    --------
+    >>> from skdigits.tuning import default_pruner
+    >>> type(default_pruner()).__name__
+    'SuccessiveHalvingPruner'
+    """
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
 
 
 def make_storage(storage=None):
@@ -176,7 +204,8 @@ def tune(
     Each trial builds ``make_digit_pipeline(**search_space(trial), **params)``
     and scores it by accuracy. Without `cv`, it trains on a stratified split of
     ``1 - validation_fraction`` of the data and reports the held-out accuracy
-    after every epoch, so the pruner stops hopeless trials early. With `cv`,
+    after every epoch (steps 1, 2, ...), so the pruner stops hopeless trials
+    early. With `cv`,
     the score is the mean over the folds, reported after each fold.
 
     The study lives in `storage` and is created or continued under
@@ -221,7 +250,7 @@ def tune(
     validation_fraction : float, default=0.2
         Share of the data held out when `cv` is None.
     pruner : optuna.pruners.BasePruner or None, default=None
-        None: successive halving (each epoch rung keeps the best third).
+        None: :func:`default_pruner`, successive halving from the first epoch.
     show_progress_bar : bool, default=False
         Optuna's progress bar (only with ``n_jobs=1``).
 
@@ -249,7 +278,7 @@ def tune(
     """
     study_name = DEFAULT_STUDY_NAME if study_name is None else study_name
     storage = make_storage(storage)
-    pruner = optuna.pruners.SuccessiveHalvingPruner() if pruner is None else pruner
+    pruner = default_pruner() if pruner is None else pruner
     study = optuna.create_study(
         storage=storage, study_name=study_name, direction="maximize", pruner=pruner, load_if_exists=True
     )
@@ -333,7 +362,7 @@ class _Objective:
 
     def _holdout_score(self, pipe, trial):
         # the pruning callback holds the trial, so it goes to fit, never into parameters clone() copies
-        pruning = TFKerasPruningCallback(trial, "val_accuracy")
+        pruning = _EpochPruningCallback(trial, "val_accuracy")
         fit_with_validation(
             pipe, self.X, self.y, validation_fraction=self.validation_fraction, random_state=self.random_state,
             cnn__callbacks=[pruning],
@@ -349,6 +378,17 @@ class _Objective:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"mean accuracy {np.mean(scores):.4f} after fold {fold}")
         return float(np.mean(scores))
+
+
+class _EpochPruningCallback(TFKerasPruningCallback):
+    """optuna-integration's Keras pruning callback, counting epochs from 1.
+
+    Keras numbers epochs from 0, and successive halving's first rung is step 1,
+    so with 0-based steps no trial could be stopped before its second epoch.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch + 1, logs)
 
 
 def _as_list(value):

@@ -47,7 +47,7 @@ def test_tune_reports_every_epoch_and_best_pipeline_is_unfitted(data, tmp_path):
     study = tune(*data, n_trials=2, search_space=dropout_space, params={**FIXED, "epochs": 3}, random_state=0,
                  storage=tmp_path / "s.journal")
     assert len(_finished(study)) == 2
-    assert sorted(study.best_trial.intermediate_values) == [0, 1, 2]
+    assert sorted(study.best_trial.intermediate_values) == [1, 2, 3]  # epochs counted from 1
     pipe = best_pipeline(study)
     assert pipe.get_params()["cnn__dropout"] == study.best_params["dropout"]
     assert pipe.get_params()["cnn__filters"] == FIXED["filters"] and pipe.get_params()["cnn__random_state"] == 0
