@@ -24,6 +24,12 @@ def load_split(n_train=42_000, n_val=10_000):
     return X[:n_train], y[:n_train], X[-n_val:], y[-n_val:]
 
 
+def load_selection_split():
+    """Train on the first 32,000, validate on 42,000-50,000: disjoint from load_split's validation."""
+    X, y = load_mnist()
+    return X[:32_000], y[:32_000], X[42_000:50_000], y[42_000:50_000]
+
+
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -120,7 +120,13 @@ def _load_model(path):
 
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path} does not exist; check the path to the model file.")
-        return joblib.load(path)  # pickle: the user chose it for a file they trust
+        try:
+            return joblib.load(path)  # pickle: the user chose it for a file they trust
+        except Exception as error:  # unpickling fails in many ways: name them all in one line
+            raise ValueError(
+                f"{path} could not be loaded with joblib ({type(error).__name__}: {error}); was it saved by "
+                "another version of skdigits or scikit-learn? Save it again, or use the .skdigits format."
+            ) from None
     return load(path)
 
 

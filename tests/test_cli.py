@@ -110,3 +110,12 @@ def test_every_subcommand_help_shows_defaults(capsys):
             main([command, "--help"])
         out = capsys.readouterr().out
         assert "--quiet" in out and "--seed" in out and "(default: 0)" in out
+
+
+def test_unloadable_joblib_model_is_one_line(kaggle_files, tmp_path, capsys):
+    _, test = kaggle_files
+    model = tmp_path / "model.joblib"
+    model.write_bytes(b"\x80\x04\x95garbage")
+    assert main(["submit", "--model", str(model), "--test", str(test), "-o", str(tmp_path / "s.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "could not be loaded with joblib" in err and "another version" in err

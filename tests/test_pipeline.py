@@ -143,3 +143,10 @@ def test_default_pipeline_learns_the_shipped_sample(sample):
     X, y = sample
     pipe = make_digit_pipeline(random_state=0).fit(X[:4000], y[:4000])
     assert pipe.score(X[4000:], y[4000:]) > 0.9
+
+
+def test_two_seeded_fits_give_identical_predictions(small):
+    X, y, X_new, _ = small
+    first = make_digit_pipeline(**TINY, random_state=3).fit(X, y).predict_proba(X_new)
+    second = make_digit_pipeline(**TINY, random_state=3).fit(X, y).predict_proba(X_new)
+    np.testing.assert_array_equal(first, second)  # augmentation and network both seeded
