@@ -12,6 +12,7 @@ import pytest
 # Writes a 28,000-row submission to the same path over and over, so that a
 # signal lands mid-write.
 WRITER = """
+import signal
 import sys
 import numpy as np
 from sklearn.dummy import DummyClassifier
@@ -20,6 +21,8 @@ from skdigits._io import sigterm_as_keyboard_interrupt
 
 X = np.zeros((28000, 784), dtype=np.uint8)
 model = DummyClassifier(strategy="uniform", random_state=0).fit(X[:10], np.arange(10))
+# Ctrl-C as in a terminal, even where a background job's shell made this process ignore SIGINT
+signal.signal(signal.SIGINT, signal.default_int_handler)
 try:
     with sigterm_as_keyboard_interrupt():  # as the skdigits command does
         while True:

@@ -188,3 +188,16 @@ def test_checkpoint_dir_keeps_the_best_weights(images, tmp_path):
     best = build_digit_cnn((28, 28, 1), 10, filters=TINY["filters"], dense_units=TINY["dense_units"])
     best.load_weights(tmp_path / "best.weights.h5")
     assert len(best.get_weights()) == len(clf.model_.get_weights())
+
+
+def test_strided_downsampling_replaces_pooling_with_learned_convolutions():
+    model = build_digit_cnn((28, 28, 1), 10, filters=(32, 64), dense_units=(128,), downsampling="strided")
+    layers = [type(layer).__name__ for layer in model.layers]
+    assert "MaxPooling2D" not in layers and layers.count("Conv2D") == 6
+    assert model.get_layer(index=layers.index("Flatten")).output.shape[1:] == (4 * 4 * 64,)
+
+
+def test_unknown_downsampling_is_refused(images):
+    X, y, _ = images
+    with pytest.raises(ValueError, match="downsampling='avg' is unknown; expected 'maxpool' or 'strided'"):
+        DigitCNNClassifier(**TINY, downsampling="avg").fit(X, y)
