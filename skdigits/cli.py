@@ -95,15 +95,23 @@ def _add_command(commands, name, handler, help_text):
 
 
 def _check_new_output(path, args):
-    if Path(path).exists() and not args.force:
-        raise FileExistsError(f"{path} already exists; pass --force to overwrite it, or choose another path.")
+    """Refuse to overwrite a file, or to write into a folder that holds files, without --force."""
+    path = Path(path)
+    if args.force or not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return
+    kind = "already exists and is not empty" if path.is_dir() else "already exists"
+    raise FileExistsError(f"{path} {kind}; pass --force to overwrite it, or choose another path.")
+
+
+def _is_pickle(path):
+    return Path(path).suffix in (".joblib", ".pkl")
 
 
 def _save_model(pipe, path):
     from ._io import atomic_path
     from .persistence import save
 
-    if Path(path).suffix in (".joblib", ".pkl"):
+    if _is_pickle(path):
         import joblib
 
         with atomic_path(path) as tmp:
@@ -115,7 +123,7 @@ def _save_model(pipe, path):
 def _load_model(path):
     from .persistence import load
 
-    if Path(path).suffix in (".joblib", ".pkl"):
+    if _is_pickle(path):
         import joblib
 
         if not Path(path).is_file():
@@ -270,8 +278,7 @@ def _report(args):
     from .report import write_report
 
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise FileExistsError(f"{out} already exists and is not empty; pass --force to overwrite it, or choose another folder.")
+    _check_new_output(out, args)
     pipe = _load_model(args.model)
     X, y = load_kaggle_train(args.data)
     files = write_report(pipe, X, y, out)

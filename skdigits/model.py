@@ -154,13 +154,11 @@ def build_digit_cnn(
         raise ValueError(f"downsampling={downsampling!r} is unknown; expected 'maxpool' or 'strided'.")
     for n_filters in filters:
         for _ in range(2):
-            x = keras.layers.Conv2D(n_filters, 3, activation="relu")(x)
-            x = keras.layers.BatchNormalization(momentum=bn_momentum)(x)
+            x = _conv_bn(x, n_filters, 3, bn_momentum)
         if downsampling == "maxpool":
             x = keras.layers.MaxPool2D(strides=2)(x)
         else:
-            x = keras.layers.Conv2D(n_filters, 5, strides=2, padding="same", activation="relu")(x)
-            x = keras.layers.BatchNormalization(momentum=bn_momentum)(x)
+            x = _conv_bn(x, n_filters, 5, bn_momentum, strides=2, padding="same")
         x = keras.layers.Dropout(dropout)(x)
     x = keras.layers.Flatten()(x)
     for units in dense_units:
@@ -168,6 +166,11 @@ def build_digit_cnn(
         x = keras.layers.Dropout(dropout)(x)
     outputs = keras.layers.Dense(n_classes, activation="softmax")(x)
     return keras.Model(inputs, outputs, name="digit_cnn")
+
+
+def _conv_bn(x, n_filters, kernel_size, bn_momentum, **conv_kwargs):
+    x = keras.layers.Conv2D(n_filters, kernel_size, activation="relu", **conv_kwargs)(x)
+    return keras.layers.BatchNormalization(momentum=bn_momentum)(x)
 
 
 class DigitCNNClassifier(KerasClassifier):
