@@ -1,14 +1,19 @@
-"""Train a skdigits pipeline on the first 42,000 shared MNIST images, report on the last 10,000.
+"""Fit a preset or an ensemble on the first 50,000 shared MNIST images, report on the last 10,000.
 
 With --select, train on the first 32,000 and validate on images 42,000-50,000
-instead: the split for choosing settings, disjoint from the reported one.
+instead: the split for choosing settings, inside the first 50,000 and so
+disjoint from the reported one.
 
-Prints one JSON line: fit wall time, images/s, validation accuracy, peak RSS.
+Prints one JSON line: fit wall time, validation accuracy, the confusion pairs
+that remain (true -> predicted: count), prediction time and peak RSS; for an
+ensemble also each member's accuracy.
 
-    python benchmarks/accuracy.py [--preset default] [--set cnn__epochs=12 ...]
+    python benchmarks/accuracy.py reference|default|accurate|ensemble [--select] [--set cnn__epochs=12 ...]
+    python benchmarks/accuracy.py ensemble --members 4 --n-jobs 1 --save-model ensemble.skdigits
 """
 
 import argparse
+import collections
 import json
 import time
 
@@ -16,15 +21,20 @@ import joblib
 
 from _data import load_selection_split, load_split, parse_overrides, peak_rss_mb
 
-from skdigits import make_digit_pipeline
+import skdigits
+from skdigits import make_digit_pipeline, make_ensemble
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="default")
+    parser.add_argument("model", nargs="?", default="default", choices=["reference", "default", "accurate", "ensemble"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", nargs="*", default=[], metavar="STEP__PARAM=VALUE", help="override pipeline parameters")
-    parser.add_argument("--save-model", default=None, help="also save the fitted pipeline here (joblib)")
+    parser.add_argument("--n-train", type=int, default=50_000, help="train on this many first images (default 50,000)")
+    parser.add_argument("--members", type=int, default=4, help="ensemble members (default 4)")
+    parser.add_argument("--member-preset", default="accurate", help="preset of the ensemble members (default accurate)")
+    parser.add_argument("--n-jobs", type=int, default=None, help="members fitted at once")
+    parser.add_argument("--save-model", default=None, help="also save the fitted model here (.skdigits or .joblib)")
     parser.add_argument(
         "--select", action="store_true",
         help="model-selection split: train on the first 32,000, validate on images 42,000-50,000 "
@@ -33,24 +43,44 @@ def main():
     args = parser.parse_args()
 
     overrides = parse_overrides(args.set)
-    X_train, y_train, X_val, y_val = load_selection_split() if args.select else load_split()
-    pipe = make_digit_pipeline(preset=args.preset, random_state=args.seed, verbose=2, **overrides)
+    X_train, y_train, X_val, y_val = load_selection_split() if args.select else load_split(n_train=args.n_train)
+    if args.model == "ensemble":
+        model = make_ensemble(args.members, preset=args.member_preset, n_jobs=args.n_jobs, random_state=args.seed,
+                              verbose=2, **overrides)
+    else:
+        model = make_digit_pipeline(preset=args.model, random_state=args.seed, verbose=2, **overrides)
 
     started = time.perf_counter()
-    pipe.fit(X_train, y_train)
+    model.fit(X_train, y_train)
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    accuracy = pipe.score(X_val, y_val)
+    predicted = model.predict(X_val)
     predict_seconds = time.perf_counter() - started
 
     if args.save_model:
-        joblib.dump(pipe, args.save_model)
-    params = pipe.get_params()
-    per_epoch = len(X_train) * (params["augment__n_copies"] + params["augment__keep_original"])
-    images = per_epoch * params["cnn__epochs"]
-    print(json.dumps({"name": f"skdigits preset={args.preset}", "overrides": args.set, "fit_s": round(fit_seconds, 1),
-                      "images": images, "images_per_s": round(images / fit_seconds), "val_accuracy": accuracy,
-                      "predict_10k_s": round(predict_seconds, 2), "peak_rss_mb": round(peak_rss_mb())}))
+        save = skdigits.save if args.save_model.endswith(".skdigits") else joblib.dump
+        save(model, args.save_model)
+    params = model.get_params()
+    prefix = "member0__" if args.model == "ensemble" else ""
+    per_epoch = len(X_train) * (params[f"{prefix}augment__n_copies"] + params[f"{prefix}augment__keep_original"])
+    images = per_epoch * params[f"{prefix}cnn__epochs"] * (args.members if args.model == "ensemble" else 1)
+    result = {
+        "name": f"skdigits {args.model}", "model": args.model, "split": "select" if args.select else "report", "overrides": args.set,
+        "n_train": len(X_train), "fit_s": round(fit_seconds, 1),
+        "images": images, "images_per_s": round(images / fit_seconds), "val_accuracy": float((predicted == y_val).mean()),
+        "errors": int((predicted != y_val).sum()), "confusions": confusion_pairs(y_val, predicted),
+        "predict_10k_s": round(predict_seconds, 2), "peak_rss_mb": round(peak_rss_mb()),
+    }
+    if args.model == "ensemble":
+        result["members"] = args.members
+        result["member_accuracies"] = [float(member.score(X_val, y_val)) for member in model.estimators_]
+    print(json.dumps(result))
+
+
+def confusion_pairs(y_true, y_pred, top=8):
+    """The most frequent mistakes as ``{"true->predicted": count}``, most frequent first."""
+    counts = collections.Counter(f"{t}->{p}" for t, p in zip(y_true, y_pred) if t != p)
+    return dict(counts.most_common(top))
 
 
 if __name__ == "__main__":

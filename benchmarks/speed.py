@@ -31,7 +31,7 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         model = str(Path(folder) / "model.joblib")
         baseline = run("reference_notebook.py")
-        skdigits = run("accuracy.py", "--save-model", model)
+        skdigits = run("accuracy.py", "default", "--n-train", "42000", "--save-model", model)
         submission = run("submission_speed.py", "--model", model)
     print(f"{'run':52} {'fit s':>7} {'images/s':>9} {'val acc':>8} {'peak RSS MB':>12}")
     for row in (baseline, skdigits):

@@ -7,6 +7,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .augment import AugmentingResampler  # noqa: E402
+from .ensemble import make_ensemble  # noqa: E402
 from .model import DigitCNNClassifier, LearningRateAnnealer  # noqa: E402
 from .persistence import load, save  # noqa: E402
 from .pipeline import make_digit_pipeline  # noqa: E402
@@ -22,6 +23,7 @@ __all__ = [
     "LearningRateAnnealer",
     "PixelScaler",
     "make_digit_pipeline",
+    "make_ensemble",
     "load",
     "make_submission",
     "save",

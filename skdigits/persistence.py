@@ -31,6 +31,10 @@ from pathlib import Path
 import numpy as np
 import sklearn
 from imblearn.pipeline import Pipeline
+from sklearn.base import clone
+from sklearn.ensemble import VotingClassifier
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
 from ._io import atomic_path
@@ -45,7 +49,8 @@ FORMAT_VERSION = 1
 
 #: The only classes ``load`` will create, by the name stored in the manifest.
 SAFE_CLASSES = {
-    cls.__name__: cls for cls in (Pipeline, PixelScaler, ImageReshaper, AugmentingResampler, DigitCNNClassifier)
+    cls.__name__: cls
+    for cls in (Pipeline, PixelScaler, ImageReshaper, AugmentingResampler, DigitCNNClassifier, VotingClassifier)
 }
 
 # Parameters that may hold code (a model-building function, callback objects);
@@ -69,9 +74,9 @@ def save(estimator, path):
 
     Parameters
     ----------
-    estimator : Pipeline or DigitCNNClassifier
+    estimator : Pipeline, DigitCNNClassifier or VotingClassifier
         A fitted estimator made of skdigits steps, for example the result of
-        ``make_digit_pipeline().fit(X, y)``.
+        ``make_digit_pipeline().fit(X, y)`` or ``make_ensemble().fit(X, y)``.
     path : str or path-like
         Where to write the model file (by convention ``*.skdigits``).
 
@@ -121,7 +126,7 @@ def load(path):
 
     Returns
     -------
-    estimator : Pipeline or DigitCNNClassifier
+    estimator : Pipeline, DigitCNNClassifier or VotingClassifier
         The fitted estimator, ready to ``predict``.
 
     Raises
@@ -191,6 +196,15 @@ def _describe(estimator, weights, workdir):
     if isinstance(estimator, Pipeline):
         entry["steps"] = [[step, _describe(step_estimator, weights, workdir)] for step, step_estimator in params.pop("steps")]
         entry["params"] = _encode(params, f"{name} parameters")
+        return entry
+    if isinstance(estimator, VotingClassifier):
+        # the fitted members only: on loading, `estimators` gets unfitted clones of them
+        names = [member for member, _ in params.pop("estimators")]
+        entry["members"] = [
+            [member, _describe(fitted, weights, workdir)] for member, fitted in zip(names, estimator.estimators_)
+        ]
+        entry["params"] = _encode(params, f"{name} parameters")
+        entry["fitted"] = _encode({"classes_": estimator.classes_}, f"fitted {name}")
         return entry
     for key in _CODE_PARAMS:
         if params.get(key) is not None:
@@ -309,6 +323,8 @@ def _rebuild(path, entry, members, workdir):
     if cls is Pipeline:
         steps = [(str(name), _rebuild(path, step, members, workdir)) for name, step in entry.get("steps", [])]
         return _construct(path, cls, {**params, "steps": steps})
+    if cls is VotingClassifier:
+        return _rebuild_voting(path, entry, params, members, workdir)
     estimator = _construct(path, cls, params)
     fitted = _decode(entry.get("fitted", {}))
     if cls is DigitCNNClassifier:
@@ -320,13 +336,25 @@ def _rebuild(path, entry, members, workdir):
     return estimator
 
 
+def _rebuild_voting(path, entry, params, members, workdir):
+    fitted_members = [(str(name), _rebuild(path, member, members, workdir)) for name, member in entry.get("members", [])]
+    if not fitted_members:
+        raise ModelFileError(f"{path}: the saved VotingClassifier has no members; the file is malformed.")
+    ensemble = _construct(path, VotingClassifier, {**params, "estimators": [(name, clone(member)) for name, member in fitted_members]})
+    ensemble.estimators_ = [member for _, member in fitted_members]
+    ensemble.named_estimators_ = Bunch(**dict(fitted_members))
+    ensemble.le_ = LabelEncoder().fit(np.asarray(_decode(entry.get("fitted", {}))["classes_"]))
+    ensemble.classes_ = ensemble.le_.classes_
+    return ensemble
+
+
 def _is_fitted_attribute(key):
     return key.endswith("_") and not key.startswith("_") and key.isidentifier()
 
 
 def _construct(path, cls, params):
     valid = set(inspect.signature(cls).parameters) - {"kwargs"}
-    if cls is not Pipeline:
+    if cls not in (Pipeline, VotingClassifier):  # these two cannot be made without their steps
         valid |= set(cls().get_params(deep=False))
     # scikeras accepts routed parameters such as optimizer__beta_1
     unknown = sorted(key for key in params if key not in valid and not (cls is DigitCNNClassifier and _is_routed(key)))

@@ -63,7 +63,7 @@ def test_unknown_parameter_error_suggests_the_fix():
 
 
 def test_unknown_preset_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"preset='fast' is unknown; expected one of \['default', 'reference'\]"):
+    with pytest.raises(ValueError, match=r"preset='fast' is unknown; expected one of \['accurate', 'default', 'reference'\]"):
         make_digit_pipeline(preset="fast")
 
 
@@ -150,3 +150,16 @@ def test_two_seeded_fits_give_identical_predictions(small):
     first = make_digit_pipeline(**TINY, random_state=3).fit(X, y).predict_proba(X_new)
     second = make_digit_pipeline(**TINY, random_state=3).fit(X, y).predict_proba(X_new)
     np.testing.assert_array_equal(first, second)  # augmentation and network both seeded
+
+
+def test_accurate_preset_is_the_strided_kaggle_network(small):
+    X, y, X_new, _ = small
+    pipe = make_digit_pipeline(preset="accurate", epochs=1, random_state=0)
+    params = pipe.get_params()
+    assert params["cnn__downsampling"] == "strided"
+    assert params["cnn__filters"] == (32, 64) and params["cnn__dense_units"] == (128,)
+    assert params["augment__n_copies"] == 1 and params["augment__keep_original"]
+    pipe.fit(X, y)
+    strided = [layer for layer in pipe[-1].model_.layers if getattr(layer, "strides", None) == (2, 2)]
+    assert len(strided) == 2
+    assert pipe.predict(X_new).shape == (200,)

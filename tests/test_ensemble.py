@@ -1,0 +1,119 @@
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone, is_classifier
+from sklearn.ensemble import VotingClassifier
+from sklearn.model_selection import cross_val_score
+
+import skdigits
+from skdigits import make_ensemble
+
+from .conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def fitted_ensemble(small):
+    X, y, _, _ = small
+    return make_ensemble(3, preset="default", **TINY, random_state=0).fit(X, y)
+
+
+def test_make_ensemble_is_a_soft_voting_classifier_of_pipelines():
+    ensemble = make_ensemble(3, preset="default", epochs=2, random_state=0)
+    assert isinstance(ensemble, VotingClassifier)
+    assert ensemble.voting == "soft"
+    assert is_classifier(ensemble)
+    assert [name for name, _ in ensemble.estimators] == ["member0", "member1", "member2"]
+    params = ensemble.get_params()
+    assert {params[f"member{i}__cnn__epochs"] for i in range(3)} == {2}
+
+
+def test_members_get_distinct_reproducible_seeds():
+    def seeds(ensemble):
+        return [member.get_params()["cnn__random_state"] for _, member in ensemble.estimators]
+
+    first = seeds(make_ensemble(4, random_state=0))
+    assert len(set(first)) == 4
+    assert all(seed == member_seeds for seed, member_seeds in zip(first, seeds(make_ensemble(4, random_state=0))))
+    assert first != seeds(make_ensemble(4, random_state=1))
+    # each member's augmentation is seeded like its network
+    member = make_ensemble(2, random_state=0).estimators[1][1]
+    assert member.get_params()["augment__random_state"] == member.get_params()["cnn__random_state"]
+
+
+def test_the_ensemble_averages_its_members_probabilities(fitted_ensemble, small):
+    X_new = small[2]
+    mean = np.mean([member.predict_proba(X_new) for member in fitted_ensemble.estimators_], axis=0)
+    np.testing.assert_allclose(fitted_ensemble.predict_proba(X_new), mean, rtol=1e-6)
+    np.testing.assert_array_equal(fitted_ensemble.predict(X_new), fitted_ensemble.classes_[mean.argmax(axis=1)])
+    # members differ, or the ensemble would be one model fitted n times
+    assert not np.allclose(fitted_ensemble.estimators_[0].predict_proba(X_new), fitted_ensemble.estimators_[1].predict_proba(X_new))
+
+
+def test_ensemble_fits_members_in_parallel_processes(small):
+    X, y, X_new, _ = small
+    serial = make_ensemble(2, preset="default", **TINY, random_state=0).fit(X, y)
+    parallel = make_ensemble(2, preset="default", **TINY, n_jobs=2, random_state=0).fit(X, y)
+    # seeded members give the same network in a worker process as here
+    np.testing.assert_allclose(parallel.predict_proba(X_new), serial.predict_proba(X_new), atol=1e-5)
+
+
+def test_ensemble_persists_with_save_and_joblib(fitted_ensemble, small, tmp_path):
+    X_new = small[2]
+    expected = fitted_ensemble.predict_proba(X_new)
+    skdigits.save(fitted_ensemble, tmp_path / "ensemble.skdigits")
+    loaded = skdigits.load(tmp_path / "ensemble.skdigits")
+    assert isinstance(loaded, VotingClassifier)
+    np.testing.assert_array_equal(loaded.predict_proba(X_new), expected)
+    np.testing.assert_array_equal(loaded.predict(X_new), fitted_ensemble.predict(X_new))
+    assert list(loaded.named_estimators_) == ["member0", "member1", "member2"]
+    assert loaded.get_params()["member2__cnn__random_state"] == fitted_ensemble.get_params()["member2__cnn__random_state"]
+
+    joblib.dump(fitted_ensemble, tmp_path / "ensemble.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "ensemble.joblib").predict_proba(X_new), expected)
+
+
+def test_loaded_ensemble_can_be_cloned_and_refitted(fitted_ensemble, small, tmp_path):
+    skdigits.save(fitted_ensemble, tmp_path / "ensemble.skdigits")
+    refitted = clone(skdigits.load(tmp_path / "ensemble.skdigits")).fit(small[0], small[1])
+    assert refitted.predict(small[2]).shape == (200,)
+
+
+def test_ensemble_cross_validates(small):
+    X, y, _, _ = small
+    scores = cross_val_score(make_ensemble(2, preset="default", **TINY, random_state=0), X, y, cv=2)
+    assert scores.shape == (2,)
+
+
+@pytest.mark.parametrize("n_members", [0, -1, 2.5, True, "3"])
+def test_make_ensemble_refuses_a_bad_number_of_members(n_members):
+    with pytest.raises(ValueError, match=r"n_members=.* is not a positive integer; pass the number of pipelines"):
+        make_ensemble(n_members)
+
+
+def test_make_ensemble_refuses_unknown_member_settings():
+    with pytest.raises(ValueError, match="unknown parameter 'epoch'.*Did you mean 'epochs'"):
+        make_ensemble(2, epoch=3)
+
+
+def test_bagging_subsets_work_with_the_pipeline(small):
+    # docs/guide/ensemble.md: members on random subsets through BaggingClassifier
+    from sklearn.ensemble import BaggingClassifier
+
+    from skdigits import make_digit_pipeline
+
+    X, y, X_new, _ = small
+    bagging = BaggingClassifier(
+        make_digit_pipeline(**TINY), n_estimators=2, max_samples=0.8, bootstrap=False, random_state=0
+    ).fit(X, y)
+    seeds = {member.get_params()["cnn__random_state"] for member in bagging.estimators_}
+    assert len(seeds) == 2
+    mean = np.mean([member.predict_proba(X_new) for member in bagging.estimators_], axis=0)
+    np.testing.assert_allclose(bagging.predict_proba(X_new), mean, rtol=1e-6)
+
+
+def test_make_submission_takes_an_ensemble(fitted_ensemble, small, tmp_path):
+    from skdigits import make_submission
+
+    submission = make_submission(fitted_ensemble, small[2], tmp_path / "submission.csv")
+    assert list(submission.columns) == ["ImageId", "Label"]
+    np.testing.assert_array_equal(submission["Label"], fitted_ensemble.predict(small[2]))
