@@ -50,17 +50,17 @@ PRESETS["default"] = {
 }
 # The strongest Kaggle kernels' network (Conv-BN stages with 5x5 stride-2
 # convolutions instead of pooling, a 128-unit dense layer, dropout 0.4) trained
-# for 13 epochs at 3e-3 * 0.8**epoch on the originals plus one augmented copy:
+# for 10 epochs at 3e-3 * 0.75**epoch on the originals plus one augmented copy:
 # chosen on a selection split of the first 50,000 MNIST images to fit in 15
-# minutes on 2 CPU cores (benchmarks/README.md has the measurements).
+# minutes on 2 CPU cores even when the machine is slow (benchmarks/README.md).
 PRESETS["accurate"] = {
     **PRESETS["default"],
     "cnn__downsampling": "strided",
     "cnn__filters": (32, 64),
     "cnn__dense_units": (128,),
     "cnn__dropout": 0.4,
-    "cnn__lr_decay": 0.8,
-    "cnn__epochs": 13,
+    "cnn__lr_decay": 0.75,
+    "cnn__epochs": 10,
 }
 
 
@@ -72,7 +72,7 @@ def make_digit_pipeline(*, preset="default", random_state=None, **params):
     preset : {"default", "reference", "accurate"}, default="default"
         Named configuration of the steps, see ``skdigits.pipeline.PRESETS``:
         "default" is fast, "reference" is the reference notebook, "accurate"
-        is the most accurate single model (about 12 times the default's
+        is the most accurate single model (about 10 times the default's
         fit time).
     random_state : int or None, default=None
         Seeds both the augmenting step and the network.
