@@ -92,7 +92,7 @@ def _add_command(commands, name, handler, help_text):
     command.add_argument(
         "--preset", default="default", choices=["default", "reference", "accurate"],
         help="pipeline preset: 'default' (fast), 'reference' (the notebook) or 'accurate' "
-        "(the most accurate, about 10x slower than 'default')",
+        "(the most accurate, about 11x slower than 'default')",
     )
     command.add_argument("--force", action="store_true", help="overwrite existing output files")
     return command

@@ -129,12 +129,18 @@ def write_report(estimator, X, y, folder):
     return files
 
 
+def _first_pipeline(estimator):
+    """The estimator itself, or for an ensemble (make_ensemble) its first member."""
+    return estimator.estimators_[0] if hasattr(estimator, "estimators_") else estimator
+
+
 def _classifier(estimator):
+    estimator = _first_pipeline(estimator)
     return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
 
 
 def _augmentation_ranges(estimator):
-    step = dict(getattr(estimator, "steps", [])).get("augment")
+    step = dict(getattr(_first_pipeline(estimator), "steps", [])).get("augment")
     if step is None:
         return {}
     return {"rotation": step.rotation, "zoom": step.zoom, "shift": step.shift}

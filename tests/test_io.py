@@ -52,3 +52,16 @@ def test_killed_writer_leaves_a_complete_file(tmp_path, signum):
         assert returncode == -signal.SIGKILL  # nothing can clean up after SIGKILL, but the target is whole
     else:
         assert returncode == 130 and leftovers == []  # unwound like Ctrl-C: the temporary file is removed
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    # a temporary file from mkstemp is owner-only; the renamed result must not be
+    from skdigits._io import atomic_path
+
+    previous = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "out.csv") as tmp:
+            tmp.write_text("ImageId,Label\n")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "out.csv").stat().st_mode & 0o777 == 0o644

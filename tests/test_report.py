@@ -34,3 +34,13 @@ def test_report_writes_pngs_and_a_self_contained_page(fitted, small, tmp_path):
     assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 4
     assert "Accuracy <b>" in page and "src=\"http" not in page
     assert [p.name for p in (tmp_path / "report").iterdir() if p.name.startswith(".")] == []
+
+
+def test_report_on_an_ensemble_shows_its_first_members_training(small, tmp_path):
+    from skdigits import make_ensemble
+
+    X, y, X_test, y_test = small
+    ensemble = make_ensemble(2, preset="default", **TINY, random_state=0).fit(X, y)
+    files = write_report(ensemble, X_test, y_test, tmp_path / "report")
+    assert [f.name for f in files][0] == "learning_curves.png"
+    assert f"{ensemble.score(X_test, y_test):.4f}" in files[-1].read_text()
