@@ -119,3 +119,13 @@ def test_every_subcommand_help_shows_defaults(capsys):
         out = capsys.readouterr().out
         assert "--quiet" in out and "--seed" in out and "(default: 0)" in out
 
+
+
+def test_preset_choices_are_the_pipeline_presets():
+    # the CLI lists them by hand so that `--help` need not import TensorFlow
+    from skdigits.cli import _make_parser
+    from skdigits.pipeline import PRESETS
+
+    train = _make_parser()._subparsers._group_actions[0].choices["train"]
+    (preset,) = [action for action in train._actions if action.dest == "preset"]
+    assert sorted(preset.choices) == sorted(PRESETS)
