@@ -1,7 +1,9 @@
 """The benchmark split of the shared MNIST files: first 42,000 to train, last 10,000 to validate."""
 
 import ast
+import contextlib
 import os
+import platform
 import resource
 import sys
 from pathlib import Path
@@ -28,6 +30,23 @@ def load_selection_split():
     """Train on the first 32,000, validate on 42,000-50,000: disjoint from load_split's validation."""
     X, y = load_mnist()
     return X[:32_000], y[:32_000], X[42_000:50_000], y[42_000:50_000]
+
+
+def machine():
+    """The CPU the figures come from: timings from different machines are not comparable.
+
+    ``"AMD EPYC family 23 model 1, 1996 MHz, 2 cores, avx2"``: the family and model
+    tell CPU generations apart where the model name does not.
+    """
+    info = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (part.strip() for part in line.partition(":"))
+            info.setdefault(key, value)
+    vector = [flag for flag in ("avx512f", "avx2") if flag in info.get("flags", "").split()]
+    return (f"{info.get('model name', platform.processor() or 'unknown CPU')} family {info.get('cpu family', '?')} "
+            f"model {info.get('model', '?')}, {float(info.get('cpu MHz', 0)):.0f} MHz, {os.cpu_count()} cores, "
+            f"{vector[0] if vector else 'no avx2'}")
 
 
 def peak_rss_mb():

@@ -19,7 +19,7 @@ import time
 
 import joblib
 
-from _data import load_selection_split, load_split, parse_overrides, peak_rss_mb
+from _data import load_selection_split, load_split, machine, parse_overrides, peak_rss_mb
 
 import skdigits
 from skdigits import make_digit_pipeline, make_ensemble
@@ -70,6 +70,7 @@ def main():
         "images": images, "images_per_s": round(images / fit_seconds), "val_accuracy": float((predicted == y_val).mean()),
         "errors": int((predicted != y_val).sum()), "confusions": confusion_pairs(y_val, predicted),
         "predict_10k_s": round(predict_seconds, 2), "peak_rss_mb": round(peak_rss_mb()),
+        "machine": machine(),
     }
     if args.model == "ensemble":
         result["members"] = args.members

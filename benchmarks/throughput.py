@@ -16,6 +16,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from _data import machine  # noqa: E402
+
 from skdigits.model import build_digit_cnn  # noqa: E402
 
 N_IMAGES = 16_384
@@ -42,7 +44,7 @@ def main():
     model.fit(**data(), epochs=1, verbose=0)
     started = time.perf_counter()
     model.fit(**data(), epochs=1, verbose=0)
-    print(f"batch {args.batch_size} {args.mode}: {N_IMAGES / (time.perf_counter() - started):.0f} images/s")
+    print(f"batch {args.batch_size} {args.mode}: {N_IMAGES / (time.perf_counter() - started):.0f} images/s on {machine()}")
 
 
 if __name__ == "__main__":
