@@ -23,11 +23,12 @@ from _data import load_selection_split, load_split, machine, parse_overrides, pe
 
 import skdigits
 from skdigits import make_digit_pipeline, make_ensemble
+from skdigits.pipeline import PRESETS
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", nargs="?", default="default", choices=["reference", "default", "accurate", "ensemble"])
+    parser.add_argument("model", nargs="?", default="default", choices=[*PRESETS, "ensemble"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", nargs="*", default=[], metavar="STEP__PARAM=VALUE", help="override pipeline parameters")
     parser.add_argument("--n-train", type=int, default=50_000, help="train on this many first images (default 50,000)")
