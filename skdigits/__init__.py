@@ -8,7 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .augment import AugmentingResampler  # noqa: E402
 from .ensemble import make_ensemble  # noqa: E402
-from .model import DigitCNNClassifier, LearningRateAnnealer  # noqa: E402
+from .model import DigitCNNClassifier, LearningRateAnnealer, WarmupCosineSchedule  # noqa: E402
 from .persistence import load, save  # noqa: E402
 from .pipeline import make_digit_pipeline  # noqa: E402
 from .preprocessing import ImageReshaper, PixelScaler  # noqa: E402
@@ -21,6 +21,7 @@ __all__ = [
     "DigitCNNClassifier",
     "ImageReshaper",
     "LearningRateAnnealer",
+    "WarmupCosineSchedule",
     "PixelScaler",
     "make_digit_pipeline",
     "make_ensemble",

@@ -1,8 +1,11 @@
 """Random rotation, zoom and shift of training images, as an imblearn sampler."""
 
+import math
 import numbers
 
+import keras
 import numpy as np
+import tensorflow as tf
 from imblearn.base import BaseSampler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
@@ -10,9 +13,80 @@ from sklearn.utils.validation import _num_samples, validate_data
 
 from .preprocessing import check_targets
 
-__all__ = ["AugmentingResampler", "random_affine"]
+__all__ = ["AugmentingResampler", "random_affine", "transform_images"]
 
-_CHUNK = 2048  # images warped at once: bounds the temporary coordinate arrays
+_CHUNK = 4096  # images warped at once by random_affine: bounds the memory of one call
+
+
+def transform_images(images, angle, zoom_y, zoom_x, shift_y, shift_x):
+    """Rotate, zoom and shift each image about its centre.
+
+    The one implementation of the augmentation's geometry: static copies
+    (:func:`random_affine`) and fresh per-epoch copies
+    (``AugmentingResampler(per_epoch=True)``) both call it. The composition
+    is the one of Keras' ``ImageDataGenerator``: rotation, then zoom per axis,
+    then shift. Pixels are resampled bilinearly and pixels from outside the
+    image are 0 (background).
+
+    Parameters
+    ----------
+    images : array-like of shape (n_samples, height, width, channels)
+        Images to transform (NumPy or a TensorFlow tensor).
+    angle : array-like of shape (n_samples,)
+        Counter-clockwise rotation of each image, in degrees.
+    zoom_y, zoom_x : array-like of shape (n_samples,)
+        Scale factors at which the image is sampled: above 1 the digit
+        shrinks, below 1 it grows.
+    shift_y, shift_x : array-like of shape (n_samples,)
+        Shift as a fraction of the height and width; positive values move
+        the digit up and left.
+
+    Returns
+    -------
+    transformed : tensor of float32, same shape as `images`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdigits.augment import transform_images
+    >>> images = np.zeros((1, 28, 28, 1), dtype=np.float32)
+    >>> images[0, 4:24, 13:15] = 1.0                 # a vertical bar
+    >>> turned = np.asarray(transform_images(images, [90.0], [1.0], [1.0], [0.0], [0.0]))
+    >>> bool(turned[0, 13:15, 4:24].min() > 0.99)   # now horizontal
+    True
+    """
+    ops = keras.ops
+    images = ops.convert_to_tensor(images, "float32")
+    angle, zoom_y, zoom_x, shift_y, shift_x = (
+        ops.convert_to_tensor(value, "float32") for value in (angle, zoom_y, zoom_x, shift_y, shift_x)
+    )
+    height, width = images.shape[1], images.shape[2]
+    center_y, center_x = (height - 1) / 2, (width - 1) / 2
+    radians = angle * (np.pi / 180)
+    cos, sin = ops.cos(radians), ops.sin(radians)
+    # maps an output pixel's offset from the centre (dy, dx) to the input pixel it reads
+    yy, yx = cos * zoom_y, sin * zoom_x
+    xy, xx = -sin * zoom_y, cos * zoom_x
+    source_y0 = center_y + shift_y * height - yy * center_y - yx * center_x
+    source_x0 = center_x + shift_x * width - xy * center_y - xx * center_x
+    zeros = ops.zeros_like(angle)
+    # Keras' rows are [a0, a1, a2, b0, b1, b2, c0, c1] acting on (x, y) = (column, row)
+    transform = ops.stack([xx, xy, source_x0, yx, yy, source_y0, zeros, zeros], axis=1)
+    return ops.image.affine_transform(
+        images, transform, interpolation="bilinear", fill_mode="constant", fill_value=0, data_format="channels_last"
+    )
+
+
+def _draw_transforms(uniform, rotation, zoom, shift):
+    """Draw (angle, zoom_y, zoom_x, shift_y, shift_x) with ``uniform(low, high)``, which
+    returns one value per image: NumPy for static copies, stateless TensorFlow per epoch."""
+    return (
+        uniform(-rotation, rotation),
+        uniform(1 - zoom, 1 + zoom),
+        uniform(1 - zoom, 1 + zoom),
+        uniform(-shift, shift),
+        uniform(-shift, shift),
+    )
 
 
 def random_affine(images, *, rotation=10.0, zoom=0.1, shift=0.1, random_state=None):
@@ -21,14 +95,12 @@ def random_affine(images, *, rotation=10.0, zoom=0.1, shift=0.1, random_state=No
     The ranges mean what they mean in Keras' ``ImageDataGenerator``:
     an angle in [-rotation, rotation] degrees, a zoom factor per axis in
     [1 - zoom, 1 + zoom] and a shift in [-shift, shift] times the image
-    size per axis. Pixels are resampled bilinearly; pixels that come from
-    outside the image are 0 (background). The work is vectorised over the
-    batch: there is no loop over images.
+    size per axis (see :func:`transform_images`).
 
     Parameters
     ----------
-    images : ndarray of shape (n_samples, height, width) or (n_samples, height, width, channels)
-        Images to transform.
+    images : ndarray of shape (n_samples, height, width[, channels]) or (n_samples, side * side)
+        Images to transform; rows of a square image's pixels are warped as that image.
     rotation : float, default=10.0
         Maximum rotation in degrees.
     zoom : float, default=0.1
@@ -57,57 +129,105 @@ def random_affine(images, *, rotation=10.0, zoom=0.1, shift=0.1, random_state=No
     """
     rng = check_random_state(random_state)
     images = np.asarray(images, dtype=np.float32)
-    out = np.empty_like(images)
-    for start in range(0, len(images), _CHUNK):
-        batch = images[start : start + _CHUNK]
-        matrices, offsets = _random_transforms(len(batch), batch.shape[1:3], rotation, zoom, shift, rng)
-        out[start : start + _CHUNK] = _warp_bilinear(batch, matrices, offsets)
-    return out
+    stacked = _as_image_stack(images)
+    out = np.empty_like(stacked)
+    for start in range(0, len(stacked), _CHUNK):
+        batch = stacked[start : start + _CHUNK]
+        params = _draw_transforms(lambda low, high: rng.uniform(low, high, len(batch)), rotation, zoom, shift)
+        out[start : start + _CHUNK] = keras.ops.convert_to_numpy(transform_images(batch, *params))
+    return out.reshape(images.shape)
 
 
-def _random_transforms(n, size, rotation, zoom, shift, rng):
-    """Draw matrices mapping output pixel coordinates to input coordinates."""
-    angle = np.deg2rad(rng.uniform(-rotation, rotation, n))
-    zoom_y, zoom_x = rng.uniform(1 - zoom, 1 + zoom, (2, n))
-    shift_y = rng.uniform(-shift, shift, n) * size[0]
-    shift_x = rng.uniform(-shift, shift, n) * size[1]
-    cos, sin = np.cos(angle), np.sin(angle)
-    # rows act on (y, x): rotation then per-axis zoom, as ImageDataGenerator composes them
-    matrices = np.stack(
-        [np.stack([cos * zoom_y, sin * zoom_x], -1), np.stack([-sin * zoom_y, cos * zoom_x], -1)], 1
+def _as_image_stack(images):
+    """(n, h, w, c) view of images given as (n, h, w, c), (n, h, w) or square rows (n, side * side)."""
+    if images.ndim == 4:
+        return images
+    if images.ndim == 3:
+        return images[..., None]
+    side = math.isqrt(images.shape[1])
+    if images.ndim != 2 or side * side != images.shape[1]:
+        raise ValueError(
+            f"images of shape {images.shape} are not images; expected (n, height, width[, channels]) "
+            f"or rows of square images (n, side * side), such as (n, 784)."
+        )
+    return images.reshape(len(images), side, side, 1)
+
+
+def fresh_copies_dataset(X, y, sample_weight, augmentation, *, batch_size):
+    """A ``tf.data`` pipeline that augments anew every time an image is drawn.
+
+    Each epoch holds ``keep_original`` times the images as they are plus
+    ``n_copies`` copies transformed with new random parameters, shuffled
+    together, so the network never sees the same transformed copy twice. The
+    draws are stateless and seeded from ``augmentation["seed"]``: a fit is
+    reproducible, and each epoch's shuffle and transformations differ.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, height, width[, channels]) or (n_samples, side * side)
+        Training images; batches come in the same shape.
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        Targets as the network expects them.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Per-image weights.
+    augmentation : dict
+        ``rotation``, ``zoom``, ``shift``, ``n_copies``, ``keep_original``
+        and ``seed``, as handed over by ``AugmentingResampler(per_epoch=True)``.
+    batch_size : int
+        Images per batch.
+
+    Returns
+    -------
+    dataset : tf.data.Dataset
+        Batches of (images, targets[, sample_weight]).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdigits.augment import fresh_copies_dataset
+    >>> X, y = np.zeros((10, 28, 28, 1), np.float32), np.arange(10)
+    >>> spec = dict(rotation=10.0, zoom=0.1, shift=0.1, n_copies=1, keep_original=True, seed=0)
+    >>> sum(len(batch[1]) for batch in fresh_copies_dataset(X, y, None, spec, batch_size=8))
+    20
+    """
+    n_images = len(X)
+    n_originals = n_images * int(augmentation["keep_original"])
+    epoch_size = n_originals + n_images * augmentation["n_copies"]
+    seed = int(augmentation["seed"])
+    sample_shape = X.shape[1:]
+    images = tf.convert_to_tensor(_as_image_stack(np.asarray(X, np.float32)))
+    targets = tf.convert_to_tensor(y)
+    weights = None if sample_weight is None else tf.convert_to_tensor(sample_weight, tf.float32)
+    ranges = (augmentation["rotation"], augmentation["zoom"], augmentation["shift"])
+
+    def load(index, batch_seed):
+        rows = index % n_images
+        batch = tf.gather(images, rows)
+        seeds = tf.random.experimental.stateless_split(batch_seed, 5)
+        draws = iter(range(5))
+
+        def uniform(low, high):
+            return tf.random.stateless_uniform(tf.shape(rows), seeds[next(draws)], low, high)
+
+        augmented = transform_images(batch, *_draw_transforms(uniform, *ranges))
+        batch = tf.where(tf.reshape(index >= n_originals, [-1, 1, 1, 1]), augmented, batch)
+        data = (tf.reshape(batch, [-1, *sample_shape]), tf.gather(targets, rows))
+        return data if weights is None else (*data, tf.gather(weights, rows))
+
+    order = tf.data.Dataset.range(epoch_size).shuffle(epoch_size, seed=seed, reshuffle_each_iteration=True)
+    batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    return (
+        tf.data.Dataset.zip(order.batch(batch_size), batch_seeds)
+        .map(load, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
     )
-    offsets = np.stack([shift_y, shift_x], -1)
-    return matrices.astype(np.float32), offsets.astype(np.float32)
 
 
-def _warp_bilinear(images, matrices, offsets):
-    n, height, width = images.shape[:3]
-    channels = images.shape[3:]
-    center = np.array([(height - 1) / 2, (width - 1) / 2], dtype=np.float32)
-    grid = np.stack(np.mgrid[0:height, 0:width], -1).reshape(-1, 2).astype(np.float32) - center
-    # (n, 1) x (1, pixels) products: several times faster than einsum here
-    shifted = center + offsets
-    source_y = matrices[:, 0, :1] * grid[:, 0] + matrices[:, 0, 1:] * grid[:, 1] + shifted[:, :1]
-    source_x = matrices[:, 1, :1] * grid[:, 0] + matrices[:, 1, 1:] * grid[:, 1] + shifted[:, 1:]
-    # one pixel of zero padding turns every out-of-image read into background
-    padded = np.pad(images, [(0, 0), (1, 1), (1, 1)] + [(0, 0)] * len(channels))
-    flat = padded.reshape(n * (height + 2) * (width + 2), *channels)
-    floor_y, floor_x = np.floor(source_y), np.floor(source_x)
-    fy, fx = source_y - floor_y, source_x - floor_x
-    y0 = np.clip(floor_y.astype(np.intp) + 1, 0, height + 1)
-    x0 = np.clip(floor_x.astype(np.intp) + 1, 0, width + 1)
-    y1 = np.clip(y0 + 1, 0, height + 1)
-    x1 = np.clip(x0 + 1, 0, width + 1)
-    base = (np.arange(n) * (height + 2) * (width + 2))[:, None]
-    weights = ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx)
-    corners = ((y0, x0), (y0, x1), (y1, x0), (y1, x1))
-    result = np.zeros((n, height * width, *channels), dtype=np.float32)
-    for weight, (yy, xx) in zip(weights, corners):
-        # reads clipped to the padding ring are zero, so clipping never leaks image pixels
-        outside = (yy == 0) | (yy == height + 1) | (xx == 0) | (xx == width + 1)
-        weight = np.where(outside, 0.0, weight).reshape(n, -1, *([1] * len(channels)))
-        result += weight * flat[base + yy * (width + 2) + xx]
-    return result.reshape(images.shape)
+class _ImagesToAugment(np.ndarray):
+    """Training images with the per-epoch augmentation the classifier should apply."""
+
+    def __array_finalize__(self, source):
+        self.augmentation = getattr(source, "augmentation", None)
 
 
 class AugmentingResampler(BaseSampler):
@@ -115,8 +235,15 @@ class AugmentingResampler(BaseSampler):
 
     A sampler in the imbalanced-learn sense: inside an
     :class:`imblearn.pipeline.Pipeline` it runs during ``fit`` only, so
-    ``predict``, ``score`` and validation folds see the original images.
-    Each call to ``fit_resample`` draws new transformations.
+    ``predict``, ``score`` and validation data see the original images.
+
+    With ``per_epoch=False`` it returns the copies themselves, drawn once per
+    ``fit_resample``: with an int `random_state` every fit draws the same
+    copies, with None or a ``RandomState`` each fit draws new ones. With
+    ``per_epoch=True`` it returns the images unchanged, marked with its
+    ranges, and :class:`~skdigits.DigitCNNClassifier` draws the copies anew
+    for every epoch (see :func:`fresh_copies_dataset`); the epoch size is the
+    same as with static copies. Both use :func:`transform_images`.
 
     Parameters
     ----------
@@ -127,9 +254,13 @@ class AugmentingResampler(BaseSampler):
     shift : float, default=0.1
         Maximum shift as a fraction of the image height and width.
     n_copies : int, default=1
-        Number of augmented copies of each image to add.
+        Number of augmented copies of each image (per fit, or per epoch).
     keep_original : bool, default=True
-        Whether the original images are kept in the resampled data.
+        Whether the original images are trained on too.
+    per_epoch : bool, default=False
+        Draw the copies anew for every epoch inside the classifier instead of
+        once here. Needs a :class:`~skdigits.DigitCNNClassifier` as the next
+        step.
     random_state : int, RandomState instance or None, default=None
         Seed for the random transformations.
 
@@ -149,6 +280,9 @@ class AugmentingResampler(BaseSampler):
     >>> X_res, y_res = AugmentingResampler(n_copies=2, random_state=0).fit_resample(X, y)
     >>> X_res.shape, y_res.shape
     ((30, 28, 28, 1), (30,))
+    >>> X_res, _ = AugmentingResampler(per_epoch=True, random_state=0).fit_resample(X, y)
+    >>> X_res.shape, X_res.augmentation["n_copies"]
+    ((10, 28, 28, 1), 1)
     """
 
     _sampling_type = "bypass"
@@ -158,16 +292,20 @@ class AugmentingResampler(BaseSampler):
         "shift": [Interval(numbers.Real, 0, 1, closed="both")],
         "n_copies": [Interval(numbers.Integral, 0, None, closed="left")],
         "keep_original": ["boolean"],
+        "per_epoch": ["boolean"],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, rotation=10.0, zoom=0.1, shift=0.1, n_copies=1, keep_original=True, random_state=None):
+    def __init__(
+        self, *, rotation=10.0, zoom=0.1, shift=0.1, n_copies=1, keep_original=True, per_epoch=False, random_state=None
+    ):
         super().__init__()
         self.rotation = rotation
         self.zoom = zoom
         self.shift = shift
         self.n_copies = n_copies
         self.keep_original = keep_original
+        self.per_epoch = per_epoch
         self.random_state = random_state
 
     def _check_X_y(self, X, y, accept_sparse=None):
@@ -182,11 +320,18 @@ class AugmentingResampler(BaseSampler):
 
     def _fit_resample(self, X, y):
         rng = check_random_state(self.random_state)
-        images = X if X.ndim >= 3 else X[:, :, None]
+        if self.per_epoch:
+            marked = X.view(_ImagesToAugment)
+            marked.augmentation = {
+                "rotation": float(self.rotation), "zoom": float(self.zoom), "shift": float(self.shift),
+                "n_copies": int(self.n_copies), "keep_original": bool(self.keep_original),
+                "seed": int(rng.randint(np.iinfo(np.int32).max)),
+            }
+            return marked, y
         copies = [X] if self.keep_original else []
         for _ in range(self.n_copies):
-            augmented = random_affine(images, rotation=self.rotation, zoom=self.zoom, shift=self.shift, random_state=rng)
-            copies.append(augmented.reshape(X.shape))
+            augmented = random_affine(X, rotation=self.rotation, zoom=self.zoom, shift=self.shift, random_state=rng)
+            copies.append(augmented)
         n_sets = len(copies)
         return np.concatenate(copies), np.tile(y, n_sets)
 

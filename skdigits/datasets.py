@@ -1,6 +1,9 @@
 """Loaders for the Kaggle CSV files, MNIST IDX files and the shipped sample."""
 
+import bz2
+import contextlib
 import gzip
+import io
 import lzma
 import zipfile
 from importlib import resources
@@ -195,8 +198,10 @@ def _read_csv(path):
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is empty; expected a header line and one row per image.")
     try:
-        frame = pd.read_csv(path, engine="pyarrow", compression=_sniff_compression(path))
+        frame = pd.read_csv(_decompressed(path), engine="pyarrow")
     except _UNREADABLE as error:
+        if isinstance(error, _UnpackLimitError):
+            raise
         raise ValueError(
             f"{path} could not be read as CSV ({str(error).splitlines()[0]}); "
             "expected a comma-separated Kaggle digits file (plain, gzip, zip, bz2 or xz)."
@@ -204,6 +209,42 @@ def _read_csv(path):
     if frame.empty:
         raise ValueError(f"{path} has no data rows; expected a header line and one row per image.")
     return frame
+
+
+class _UnpackLimitError(ValueError):
+    """A compressed file would unpack to far more than any real digits CSV."""
+
+
+#: A real Kaggle train.csv packs 9x (gzip) to 12x (xz, bz2); refuse files that would
+#: unpack to more than this many times their size (and over _MIN_UNPACK_LIMIT).
+MAX_COMPRESSION_RATIO = 100
+_MIN_UNPACK_LIMIT = 64 * 2**20
+_OPENERS = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+
+
+def _decompressed(path):
+    """The file's bytes (a path if it is not compressed), unpacked at most to the ratio limit."""
+    kind = _sniff_compression(path)
+    if kind is None:
+        return path
+    limit = max(_MIN_UNPACK_LIMIT, MAX_COMPRESSION_RATIO * path.stat().st_size)
+    with contextlib.ExitStack() as stack:
+        if kind == "zip":
+            archive = stack.enter_context(zipfile.ZipFile(path))
+            names = archive.namelist()
+            if len(names) != 1:
+                raise ValueError(f"the zip archive holds {len(names)} files, expected exactly one CSV")
+            stream = stack.enter_context(archive.open(names[0]))
+        else:
+            stream = stack.enter_context(_OPENERS[kind](path, "rb"))
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise _UnpackLimitError(
+            f"{path} unpacks to more than {limit:,} bytes, over {MAX_COMPRESSION_RATIO} times its size of "
+            f"{path.stat().st_size:,} bytes; a real digits CSV packs about 10 times. Refusing to unpack it: "
+            "check where the file came from, or unpack it yourself and pass the CSV."
+        )
+    return io.BytesIO(data)
 
 
 def _sniff_compression(path):

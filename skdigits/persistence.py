@@ -23,6 +23,7 @@ not authenticate the author.
 import hashlib
 import inspect
 import json
+import re
 import tempfile
 import warnings
 import zipfile
@@ -52,6 +53,14 @@ SAFE_CLASSES = {
     cls.__name__: cls
     for cls in (Pipeline, PixelScaler, ImageReshaper, AugmentingResampler, DigitCNNClassifier, VotingClassifier)
 }
+
+#: Largest unpacked size of each member ``save`` writes; "weights" is each cnn-<n>.weights.h5.
+MEMBER_LIMITS = {"manifest.json": 16 * 2**20, "SHA256SUMS": 2**16, "weights": 512 * 2**20}
+MAX_MEMBERS = 258  # the manifest, the checksums and up to 256 networks
+MAX_TOTAL_SIZE = 2 * 2**30
+MAX_COMPRESSION_RATIO = 100  # for members over 1 MB: weights barely compress, JSON about 10x
+MAX_NESTING = 100  # manifest depth; a real one is under 20 deep
+_WEIGHTS_NAME = re.compile(r"cnn-[0-9]{1,3}\.weights\.h5")
 
 # Parameters that may hold code (a model-building function, callback objects);
 # a saved model must have them unset.
@@ -256,8 +265,12 @@ def _encode(value, what):
 def _read_members(path):
     try:
         with zipfile.ZipFile(path) as archive:
-            members = {info.filename: archive.read(info) for info in archive.infolist()}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+            infos = archive.infolist()
+            _check_member_list(path, infos)
+            members = {info.filename: _read_member(path, archive, info) for info in infos}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as error:
+        if isinstance(error, ModelFileError):
+            raise
         raise ModelFileError(
             f"{path} is not a readable skdigits model file ({error}); it may be truncated or another kind "
             "of file. Save it again with skdigits.save."
@@ -280,11 +293,65 @@ def _read_members(path):
     return members
 
 
+def _member_limit(name):
+    return MEMBER_LIMITS["weights"] if _WEIGHTS_NAME.fullmatch(name) else MEMBER_LIMITS[name]
+
+
+def _check_member_list(path, infos):
+    """Refuse, from the zip directory alone, any file that save() could not have written."""
+    if len(infos) > MAX_MEMBERS:
+        raise ModelFileError(
+            f"{path} holds {len(infos)} members, more than the {MAX_MEMBERS} a skdigits model file can have; "
+            "refusing to read it."
+        )
+    names = [info.filename for info in infos]
+    unexpected = sorted({name for name in names if name not in MEMBER_LIMITS and not _WEIGHTS_NAME.fullmatch(name)})
+    if unexpected or len(set(names)) != len(names):
+        found = unexpected or sorted({name for name in names if names.count(name) > 1})
+        raise ModelFileError(
+            f"{path} holds members {found[:5]} that skdigits.save never writes (expected manifest.json, "
+            "SHA256SUMS and cnn-<n>.weights.h5, each once); refusing to read it."
+        )
+    for info in infos:
+        limit = _member_limit(info.filename)
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > limit or (info.file_size > 1_000_000 and ratio > MAX_COMPRESSION_RATIO):
+            raise ModelFileError(
+                f"{path}: {info.filename} would unpack to {info.file_size:,} bytes ({ratio:,.0f} times its packed "
+                f"size), more than a skdigits model holds (at most {limit:,} bytes, {MAX_COMPRESSION_RATIO}x); "
+                "refusing to unpack it."
+            )
+    total = sum(info.file_size for info in infos)
+    if total > MAX_TOTAL_SIZE:
+        raise ModelFileError(
+            f"{path} would unpack to {total:,} bytes in all, more than the {MAX_TOTAL_SIZE:,} a skdigits model "
+            "file holds; refusing to unpack it."
+        )
+
+
+def _read_member(path, archive, info):
+    """Read one member, stopping at its size limit whatever its header declares."""
+    limit = min(_member_limit(info.filename), info.file_size)
+    with archive.open(info) as member:
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise ModelFileError(
+            f"{path}: {info.filename} unpacks to more than the {info.file_size:,} bytes its header declares; "
+            "the file is crafted or damaged. Refusing to read it."
+        )
+    return data
+
+
 def _read_manifest(path, members):
     try:
         manifest = json.loads(members["manifest.json"])
-    except ValueError as error:
-        raise ModelFileError(f"{path}: manifest.json is not valid JSON ({error}).") from None
+    except (ValueError, RecursionError) as error:
+        raise ModelFileError(f"{path}: manifest.json is not valid JSON ({type(error).__name__}: {error}).") from None
+    if _nesting(manifest) > MAX_NESTING:
+        raise ModelFileError(
+            f"{path}: manifest.json is nested more than {MAX_NESTING} levels deep, which skdigits.save never "
+            "writes; refusing to load it."
+        )
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or "estimator" not in manifest:
         raise ModelFileError(f"{path} is not a skdigits model file (its manifest does not say format {FORMAT!r}).")
     version = manifest.get("format_version")
@@ -295,6 +362,19 @@ def _read_manifest(path, members):
         )
     return manifest
 
+
+
+def _nesting(value):
+    """Depth of nested lists and dicts, measured without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            if depth > MAX_NESTING:
+                break
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 def _warn_on_version_mismatch(path, saved):
     current = _library_versions()

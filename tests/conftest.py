@@ -12,7 +12,7 @@ from skdigits.preprocessing import PIXEL_COLUMNS
 MNIST = Path(os.environ.get("SKDIGITS_MNIST_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
 
 #: A network small enough to fit in about a second; the tests check behaviour, not accuracy.
-TINY = {"filters": (4,), "dense_units": (16,), "epochs": 1, "batch_size": 128}
+TINY = {"filters": (4,), "dense_units": (16,), "epochs": 1, "batch_size": 128, "min_steps": 0}
 
 
 @pytest.fixture(scope="session")

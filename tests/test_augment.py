@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from skdigits import AugmentingResampler
-from skdigits.augment import _warp_bilinear, random_affine
+from skdigits.augment import fresh_copies_dataset, random_affine, transform_images
 
 
 @pytest.fixture
@@ -17,18 +17,59 @@ def test_random_affine_with_zero_ranges_is_identity(sample):
     np.testing.assert_allclose(random_affine(images, rotation=0, zoom=0, shift=0), images, atol=1e-6)
 
 
-def test_warp_rotates_a_vertical_bar_to_horizontal(bar):
-    quarter_turn = np.array([[[0, 1], [-1, 0]]], dtype=np.float32)
-    rotated = _warp_bilinear(bar, quarter_turn, np.zeros((1, 2), np.float32))[0, :, :, 0]
-    assert set(np.nonzero(rotated.sum(axis=1))[0]) == set(range(12, 16))
-    assert set(np.nonzero(rotated.sum(axis=0))[0]) == set(range(5, 23))
+def _orientation_degrees(image):
+    """Counter-clockwise angle of an image's principal axis from the vertical, from its second moments."""
+    rows, cols = np.mgrid[: image.shape[0], : image.shape[1]]
+    weights = image / image.sum()
+    dy, dx = rows - (weights * rows).sum(), cols - (weights * cols).sum()
+    cov_yy, cov_xx, cov_xy = (weights * dy * dy).sum(), (weights * dx * dx).sum(), (weights * dy * dx).sum()
+    # a vertical bar is 0; a counter-clockwise turn tilts its top to the left (dx < 0 where dy < 0)
+    return np.degrees(0.5 * np.arctan2(2 * cov_xy, cov_yy - cov_xx))
 
 
-def test_warp_shift_moves_pixels_and_fills_background(bar):
-    identity = np.eye(2, dtype=np.float32)[None]
-    shifted = _warp_bilinear(bar, identity, np.array([[0.0, -3.0]], np.float32))[0, :, :, 0]
-    np.testing.assert_array_equal(shifted[:, 15:19], bar[0, :, 12:16, 0])
-    assert shifted[:, :15].sum() == 0
+def _centre_of_mass(image):
+    rows, cols = np.mgrid[: image.shape[0], : image.shape[1]]
+    return np.array([(image * rows).sum(), (image * cols).sum()]) / image.sum()
+
+
+def _transform(images, angle=0.0, zoom=1.0, shift_y=0.0, shift_x=0.0):
+    n = len(images)
+    params = [np.full(n, value, np.float32) for value in (angle, zoom, zoom, shift_y, shift_x)]
+    return np.asarray(transform_images(images, *params))
+
+
+@pytest.mark.parametrize("angle", [-30.0, -10.0, 5.0, 20.0, 90.0])
+def test_transform_rotates_by_the_angle_in_degrees(bar, angle):
+    rotated = _transform(bar, angle=angle)[0, :, :, 0]
+    measured = _orientation_degrees(rotated)
+    assert abs(((measured - angle) + 90) % 180 - 90) < 1.0, measured
+
+
+def test_transform_shift_is_a_fraction_of_the_image_size(bar):
+    shifted = _transform(bar, shift_y=0.1, shift_x=-3 / 28)[0, :, :, 0]
+    np.testing.assert_allclose(_centre_of_mass(shifted) - _centre_of_mass(bar[0, :, :, 0]), [-2.8, 3.0], atol=0.05)
+    np.testing.assert_array_equal(shifted[:15].sum(axis=0)[:15], 0)
+
+
+def test_transform_zoom_above_one_shrinks_the_digit(bar):
+    shrunk = _transform(bar, zoom=1.25)[0, :, :, 0]
+    rows = np.nonzero(shrunk.sum(axis=1) > 0.5)[0]
+    # 18 rows of ink sampled at 1.25x spacing cover about 18 / 1.25 rows
+    assert abs(len(rows) - 18 / 1.25) <= 1.5
+
+
+def test_random_affine_angles_cover_the_rotation_range(bar):
+    images = np.repeat(bar, 400, axis=0)
+    angles = np.array([_orientation_degrees(image[:, :, 0]) for image in random_affine(images, zoom=0, shift=0, rotation=15, random_state=0)])
+    assert np.abs(angles).max() < 15.5
+    assert np.abs(angles).max() > 13.5 and 6.5 < np.abs(angles).mean() < 8.5  # uniform on [-15, 15]: mean |angle| 7.5
+
+
+def test_random_affine_shifts_cover_the_shift_range(bar):
+    images = np.repeat(bar, 400, axis=0)
+    moved = np.array([_centre_of_mass(image[:, :, 0]) for image in random_affine(images, rotation=0, zoom=0, shift=0.1, random_state=0)])
+    offsets = moved - _centre_of_mass(bar[0, :, :, 0])
+    assert np.abs(offsets).max() < 2.8 + 0.05 and np.abs(offsets).max() > 2.5
 
 
 def test_random_affine_keeps_shape_and_mass_within_ranges(sample):
@@ -84,12 +125,57 @@ def test_random_affine_warps_whole_chunks_not_single_images(monkeypatch):
     import skdigits.augment as augment
 
     calls = []
-    original = augment._warp_bilinear
+    original = augment.transform_images
 
     def counting(images, *args):
         calls.append(len(images))
         return original(images, *args)
 
-    monkeypatch.setattr(augment, "_warp_bilinear", counting)
-    random_affine(np.zeros((5000, 28, 28, 1), np.float32), random_state=0)
-    assert calls == [2048, 2048, 904]
+    monkeypatch.setattr(augment, "transform_images", counting)
+    random_affine(np.zeros((9000, 28, 28, 1), np.float32), random_state=0)
+    assert calls == [4096, 4096, 808]
+
+
+def _epoch(dataset):
+    batches = list(dataset)
+    return np.concatenate([batch[0].numpy() for batch in batches]), np.concatenate([batch[1].numpy() for batch in batches])
+
+
+def test_per_epoch_resampler_marks_the_unchanged_images(sample):
+    X = (sample[0][:30].reshape(-1, 28, 28, 1) / 255).astype(np.float32)
+    X_res, y_res = AugmentingResampler(n_copies=2, per_epoch=True, rotation=12, random_state=0).fit_resample(X, sample[1][:30])
+    np.testing.assert_array_equal(X_res, X)
+    np.testing.assert_array_equal(y_res, sample[1][:30])
+    assert {k: X_res.augmentation[k] for k in ("rotation", "n_copies", "keep_original")} == {
+        "rotation": 12.0, "n_copies": 2, "keep_original": True}
+
+
+def test_fresh_copies_change_between_epochs_and_keep_the_originals(sample):
+    X = (sample[0][:40].reshape(-1, 28, 28, 1) / 255).astype(np.float32)
+    y = np.arange(40)  # a unique label finds each image's source
+    spec = dict(rotation=10.0, zoom=0.1, shift=0.1, n_copies=1, keep_original=True, seed=0)
+    dataset = fresh_copies_dataset(X, y, None, spec, batch_size=16)
+    (first, labels1), (second, labels2) = _epoch(dataset), _epoch(dataset)
+    assert len(first) == 80 and sorted(labels1) == sorted(np.repeat(y, 2))
+    assert not np.array_equal(labels1, labels2)  # reshuffled
+
+    def split(images, labels):
+        # per label: the copy equal to the original, and the transformed one
+        originals, copies = {}, {}
+        for image, label in zip(images, labels):
+            (originals if np.array_equal(image, X[label]) else copies)[label] = image
+        return originals, copies
+
+    originals1, copies1 = split(first, labels1)
+    originals2, copies2 = split(second, labels2)
+    assert len(originals1) == len(originals2) == 40 and len(copies1) == len(copies2) == 40
+    assert all(not np.allclose(copies1[label], copies2[label]) for label in y)
+
+
+def test_fresh_copies_are_reproducible_from_the_seed(sample):
+    X = (sample[0][:20].reshape(-1, 28, 28, 1) / 255).astype(np.float32)
+    spec = dict(rotation=10.0, zoom=0.1, shift=0.1, n_copies=1, keep_original=False, seed=3)
+    first = _epoch(fresh_copies_dataset(X, np.arange(20), None, spec, batch_size=8))
+    again = _epoch(fresh_copies_dataset(X, np.arange(20), None, spec, batch_size=8))
+    np.testing.assert_array_equal(first[0], again[0])
+    assert len(first[0]) == 20 and not any(np.array_equal(image, X[label]) for image, label in zip(*first))

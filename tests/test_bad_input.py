@@ -55,7 +55,18 @@ def _fit(X, y):
 _X = np.tile(np.arange(784) % 256, (20, 1)).astype(np.uint8)
 _Y = np.arange(20) % 10
 
+def _gzip_bomb(tmp_path):
+    """A 150 MB CSV of blank images in a gzip file of about 150 KB: 1,000 times smaller."""
+    rows = (HEADER + "\n").encode() + (ROW + "\n").encode() * 96_000
+    return _csv(tmp_path, gzip.compress(rows, compresslevel=1), "test.csv.gz")
+
+
 CASES = {
+    "compressed file that unpacks over 100 times its size (a compression bomb)": (
+        lambda tmp: load_kaggle_test(_gzip_bomb(tmp)),
+        ValueError,
+        "times its size of",
+    ),
     "empty file": (
         lambda tmp: load_kaggle_test(_csv(tmp, "")),
         ValueError,

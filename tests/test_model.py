@@ -1,3 +1,4 @@
+import pickle
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ from scikeras.wrappers import KerasClassifier
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 
-from skdigits import DigitCNNClassifier, LearningRateAnnealer
+from skdigits import DigitCNNClassifier, LearningRateAnnealer, WarmupCosineSchedule
 from skdigits.model import build_digit_cnn
 
 from .conftest import TINY
@@ -201,3 +202,90 @@ def test_unknown_downsampling_is_refused(images):
     X, y, _ = images
     with pytest.raises(ValueError, match="downsampling='avg' is unknown; expected 'maxpool' or 'strided'"):
         DigitCNNClassifier(**TINY, downsampling="avg").fit(X, y)
+
+
+def test_warmup_cosine_schedule_at_start_end_of_warmup_and_last_step():
+    schedule = WarmupCosineSchedule(peak_learning_rate=2e-3, warmup=0.1, alpha=0.01)
+    n_steps = 200  # 20 warm-up steps
+    assert schedule.learning_rate(0, n_steps) == pytest.approx(2e-3 / 20)
+    assert schedule.learning_rate(19, n_steps) == pytest.approx(2e-3)
+    assert schedule.learning_rate(109, n_steps) == pytest.approx(2e-3 * (0.01 + 0.99 * 0.5), rel=1e-3)  # halfway down
+    assert schedule.learning_rate(199, n_steps) == pytest.approx(2e-5)
+    rates = [schedule.learning_rate(step, n_steps) for step in range(n_steps)]
+    assert np.all(np.diff(rates[:20]) > 0) and np.all(np.diff(rates[19:]) <= 0)
+
+
+def test_cosine_schedule_runs_over_the_steps_of_the_fit(images):
+    X, y, _ = images
+
+    class StepRates(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.rates = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+    recorder = StepRates()
+    clf = DigitCNNClassifier(**{**TINY, "epochs": 2, "batch_size": 100}, lr_schedule="cosine", learning_rate=1e-3,
+                             warmup=0.25, random_state=0)
+    clf.fit(X, y, callbacks=[recorder])
+    assert len(recorder.rates) == 12  # 600 images / 100 x 2 epochs
+    np.testing.assert_allclose(recorder.rates[:3], [1e-3 / 3, 2e-3 / 3, 1e-3])
+    assert recorder.rates[-1] == pytest.approx(0.0, abs=1e-9)
+    assert clf.history_["learning_rate"][-1] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_schedule_is_picklable_and_clonable():
+    schedule = WarmupCosineSchedule(peak_learning_rate=1e-3, warmup=0.2)
+    restored = pickle.loads(pickle.dumps(schedule))
+    assert restored.learning_rate(5, 50) == schedule.learning_rate(5, 50)
+    clf = clone(DigitCNNClassifier(lr_schedule="cosine", warmup=0.2, ema_decay=0.99))
+    assert clf.get_params()["warmup"] == 0.2 and clf.get_params()["ema_decay"] == 0.99
+
+
+def test_min_steps_shrinks_the_batch_for_small_data(images):
+    X, y, _ = images  # 600 images
+    clf = DigitCNNClassifier(**{**TINY, "batch_size": 256, "epochs": 2, "min_steps": 60}, random_state=0).fit(X, y)
+    assert clf.batch_size_ == 20  # 600 x 2 / 60
+    assert clf.get_params()["batch_size"] == 256  # the parameter is left as given
+
+
+def test_too_short_fit_warns_with_step_count_and_fix(images):
+    X, y, _ = images
+    with pytest.warns(UserWarning, match=r"trains for only 38 optimiser steps \(600 images per epoch, epochs=1, "
+                                         r"batch size 16\), fewer than min_steps=100.*Raise epochs \(epochs=3"):
+        DigitCNNClassifier(**{**TINY, "min_steps": 100}, random_state=0).fit(X, y)
+
+
+class WeightRecorder(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.weights = [[v.numpy().copy() for v in self.model.trainable_variables]]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.weights.append([v.numpy().copy() for v in self.model.trainable_variables])
+
+
+def test_ema_predicts_with_the_averaged_weights(images):
+    X, y, _ = images
+    recorder = WeightRecorder()
+    clf = DigitCNNClassifier(**{**TINY, "epochs": 2, "batch_size": 50}, ema_decay=0.95, random_state=0)
+    clf.fit(X, y, callbacks=[recorder])
+    average = recorder.weights[0]
+    for step, weights in enumerate(recorder.weights[1:], start=1):
+        decay = min(0.95, (1 + step) / (10 + step))
+        average = [decay * a + (1 - decay) * w for a, w in zip(average, weights)]
+    predicting = [v.numpy() for v in clf.model_.trainable_variables]
+    for weight, expected in zip(predicting, average):
+        np.testing.assert_allclose(weight, expected, rtol=1e-4, atol=1e-6)
+    assert any(not np.allclose(w, r, atol=1e-4) for w, r in zip(predicting, recorder.weights[-1]))
+
+
+def test_batchnorm_statistics_belong_to_the_predicting_weights(images):
+    X, y, _ = images
+    clf = DigitCNNClassifier(**{**TINY, "epochs": 2, "batch_size": 50}, ema_decay=0.95, random_state=0).fit(X, y)
+    model = clf.model_
+    first_bn = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    inputs = keras.Model(model.input, first_bn.input)(X, training=False).numpy().astype(np.float64)  # all 600 images
+    np.testing.assert_allclose(first_bn.moving_mean.numpy(), inputs.mean(axis=(0, 1, 2)), rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(first_bn.moving_variance.numpy(), inputs.var(axis=(0, 1, 2)), rtol=1e-3, atol=1e-5)

@@ -33,13 +33,13 @@ def _members(path):
         return {name: archive.read(name) for name in archive.namelist()}
 
 
-def _write_members(path, members, *, fix_checksums=True):
+def _write_members(path, members, *, fix_checksums=True, compression=zipfile.ZIP_STORED):
     if fix_checksums:
         members = {name: data for name, data in members.items() if name != "SHA256SUMS"}
         members["SHA256SUMS"] = "".join(
             f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in members.items()
         ).encode()
-    with zipfile.ZipFile(path, "w") as archive:
+    with zipfile.ZipFile(path, "w", compression) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
     return path
@@ -166,13 +166,89 @@ def test_load_refuses_unknown_class_in_crafted_file(saved, tmp_path):
     assert not marker.exists()
 
 
-def test_load_ignores_pickles_hidden_in_the_archive(saved, tmp_path):
+def test_load_refuses_extra_members_without_opening_them(saved, tmp_path):
     marker = tmp_path / "pwned"
     members = _members(saved)
     members["extra.pkl"] = pickle.dumps(_Marker(marker))
     _write_members(saved, members)
-    skdigits.load(saved)  # an extra member is never opened
+    with pytest.raises(ModelFileError, match=r"holds members \['extra.pkl'\] that skdigits.save never writes"):
+        skdigits.load(saved)
     assert not marker.exists()
+
+
+def _set_declared_size(path, name, size):
+    """Rewrite the size that the zip headers declare for member `name` (local header and directory)."""
+    data = bytearray(path.read_bytes())
+    encoded = name.encode()
+    for signature, size_offset, name_offset in ((b"PK\x03\x04", 22, 30), (b"PK\x01\x02", 24, 46)):
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            if data[start + name_offset : start + name_offset + len(encoded)] == encoded:
+                data[start + size_offset : start + size_offset + 4] = size.to_bytes(4, "little")
+            start += 4
+    path.write_bytes(bytes(data))
+
+
+def test_load_refuses_a_member_that_declares_an_oversized_unpacked_size(saved):
+    _set_declared_size(saved, "manifest.json", 2**31)  # 2 GiB, as a zip bomb declares
+    with pytest.raises(ModelFileError, match=r"manifest.json would unpack to 2,147,483,648 bytes.*refusing to unpack"):
+        skdigits.load(saved)
+
+
+def test_load_refuses_a_highly_compressed_member(saved):
+    members = _members(saved)
+    weights = next(name for name in members if name.endswith(".weights.h5"))
+    members[weights] = bytes(200 * 2**20)  # 200 MB of zeros pack into about 200 KB
+    _write_members(saved, members, compression=zipfile.ZIP_DEFLATED)
+    with pytest.raises(ModelFileError, match=rf"{weights} would unpack to 209,715,200 bytes \(1,0\d\d times"):
+        skdigits.load(saved)
+
+
+def test_load_stops_at_the_declared_size_when_the_header_lies(saved):
+    import tracemalloc
+
+    members = _members(saved)
+    members["manifest.json"] = b" " * (64 * 2**20) + members["manifest.json"]  # 64 MB, valid JSON
+    _write_members(saved, members, compression=zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(saved) as archive:
+        packed = archive.getinfo("manifest.json").compress_size
+    _set_declared_size(saved, "manifest.json", packed)  # claims a ratio of 1
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match="not a readable skdigits model file"):
+            skdigits.load(saved)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, f"load held {peak:,} bytes at once"
+
+
+def test_load_refuses_a_file_with_too_many_members(tmp_path):
+    path = tmp_path / "many.skdigits"
+    with zipfile.ZipFile(path, "w") as archive:
+        for index in range(1000):
+            archive.writestr(f"cnn-{index}.weights.h5", b"")
+    with pytest.raises(ModelFileError, match="holds 1000 members, more than the 258 a skdigits model file can have"):
+        skdigits.load(path)
+
+
+def test_load_refuses_a_deeply_nested_manifest_with_valid_checksums(saved):
+    members = _members(saved)
+    members["manifest.json"] = b"[" * 200_000 + b"]" * 200_000
+    _write_members(saved, members)
+    with pytest.raises(ModelFileError, match="manifest.json is not valid JSON"):
+        skdigits.load(saved)
+
+
+def test_load_refuses_a_manifest_nested_deeper_than_any_model(saved):
+    def nest(manifest):
+        deep = {}
+        for _ in range(150):
+            deep = {"x": deep}
+        manifest["estimator"]["params"]["memory"] = deep
+
+    with pytest.raises(ModelFileError, match="nested more than 100 levels deep"):
+        skdigits.load(_with_manifest(saved, nest))
 
 
 def test_load_refuses_code_parameters(saved):

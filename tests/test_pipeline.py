@@ -142,7 +142,27 @@ def test_default_pipeline_learns_the_shipped_sample(sample):
     # prediction-time statistics untrained, and held-out accuracy was 0.14
     X, y = sample
     pipe = make_digit_pipeline(random_state=0).fit(X[:4000], y[:4000])
-    assert pipe.score(X[4000:], y[4000:]) > 0.9
+    assert pipe.score(X[4000:], y[4000:]) > 0.95
+
+
+@pytest.mark.parametrize(
+    "n_images, params",
+    [(3000, {"epochs": 1}), (1000, {})],
+    ids=["epochs=1 on 3,000 images", "defaults on 1,000 images"],
+)
+def test_quick_fits_on_small_data_learn(sample, n_images, params):
+    # regression: one epoch of 3,000 images scored 0.52, and 1,000 images 0.12
+    X, y = sample
+    pipe = make_digit_pipeline(random_state=0, **params).fit(X[:n_images], y[:n_images])
+    assert pipe.score(X[4000:], y[4000:]) >= 0.85
+
+
+def test_a_fit_too_short_to_trust_warns_and_still_learns(sample):
+    X, y = sample
+    pipe = make_digit_pipeline(epochs=1, random_state=0)
+    with pytest.warns(UserWarning, match=r"trains for only \d+ optimiser steps.*Raise epochs"):
+        pipe.fit(X[:1000], y[:1000])
+    assert pipe.score(X[4000:], y[4000:]) >= 0.5
 
 
 def test_two_seeded_fits_give_identical_predictions(small):
@@ -163,3 +183,48 @@ def test_accurate_preset_is_the_strided_kaggle_network(small):
     strided = [layer for layer in pipe[-1].model_.layers if getattr(layer, "strides", None) == (2, 2)]
     assert len(strided) == 2
     assert pipe.predict(X_new).shape == (200,)
+
+
+def test_per_epoch_augmentation_trains_on_fresh_copies_and_never_reaches_predict(small, monkeypatch):
+    import skdigits.model as model_module
+    from skdigits.pipeline import fit_with_validation
+
+    X, y, X_test, y_test = small
+    built = []
+    real = model_module.fresh_copies_dataset
+
+    def spy(X_fit, y_fit, sample_weight, augmentation, **kwargs):
+        built.append((len(X_fit), augmentation))
+        return real(X_fit, y_fit, sample_weight, augmentation, **kwargs)
+
+    monkeypatch.setattr(model_module, "fresh_copies_dataset", spy)
+    pipe = make_digit_pipeline(**TINY, augment__per_epoch=True, augment__rotation=12.0, random_state=0)
+    fit_with_validation(pipe, X, y, validation_fraction=0.25, random_state=0)
+    # only the 450 training rows are augmented; the 150 validation rows reach Keras as they are
+    ((n_rows, augmentation),) = built
+    assert n_rows == 450 and augmentation["rotation"] == 12.0 and augmentation["n_copies"] == 1
+    assert len(pipe[-1].history_["val_accuracy"]) == 1
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("augmentation reached prediction")
+
+    monkeypatch.setattr(model_module, "fresh_copies_dataset", refuse)
+    monkeypatch.setattr("skdigits.augment.transform_images", refuse)
+    network = pipe[-1].model_
+    expected = network(pipe[:-2].transform(X_test), training=False).numpy()
+    np.testing.assert_allclose(pipe.predict_proba(X_test), expected, rtol=1e-5, atol=1e-6)
+    pipe.score(X_test, y_test)
+
+
+def test_per_epoch_fits_are_reproducible_and_round_trip(small, tmp_path):
+    import skdigits
+
+    X, y, X_new, _ = small
+    first = make_digit_pipeline(**TINY, augment__per_epoch=True, random_state=5).fit(X, y)
+    second = make_digit_pipeline(**TINY, augment__per_epoch=True, random_state=5).fit(X, y)
+    np.testing.assert_array_equal(first.predict_proba(X_new), second.predict_proba(X_new))
+    skdigits.save(first, tmp_path / "m.skdigits")
+    joblib.dump(first, tmp_path / "m.joblib")
+    for restored in (skdigits.load(tmp_path / "m.skdigits"), joblib.load(tmp_path / "m.joblib")):
+        np.testing.assert_allclose(restored.predict_proba(X_new), first.predict_proba(X_new), rtol=1e-5, atol=1e-6)
+    assert clone(first).get_params()["augment__per_epoch"] is True
