@@ -1,31 +1,108 @@
-"""Soft-voting ensembles of digit pipelines."""
+"""Soft-voting ensembles of digit pipelines, bagged and diverse."""
+
+import numbers
 
 import numpy as np
+import pandas as pd
+from imblearn.base import BaseSampler
+from imblearn.pipeline import Pipeline
 from sklearn.ensemble import VotingClassifier
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
-from .pipeline import make_digit_pipeline
+from .pipeline import make_digit_pipeline, sampler_index
+from .preprocessing import check_targets
 
-__all__ = ["make_ensemble"]
+__all__ = ["RandomSubsampler", "make_ensemble", "member_scores"]
 
 
-def make_ensemble(n_members=4, *, preset="accurate", n_jobs=None, random_state=None, **params):
-    """Make an unfitted soft-voting ensemble of digit pipelines.
+class RandomSubsampler(BaseSampler):
+    """Keep a random share of the training images, drawn without replacement.
 
-    Each member is a :func:`~skdigits.make_digit_pipeline` with the same
-    settings and its own seed, so it starts from other weights and trains on
-    other augmented copies and batch orders. The ensemble is sklearn's
+    The bagging step of :func:`make_ensemble`: each member's pipeline holds
+    one with its own seed, so each member trains on other rows. A sampler in
+    the imbalanced-learn sense, so it runs during ``fit`` only; prediction
+    sees every image.
+
+    Parameters
+    ----------
+    max_samples : float, default=0.9
+        Share of the images kept, in (0, 1], as in
+        :class:`sklearn.ensemble.BaggingClassifier` with ``bootstrap=False``.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the draw.
+
+    Attributes
+    ----------
+    sample_indices_ : ndarray of int
+        The rows kept by the last ``fit_resample``, in their original order.
+    n_features_in_ : int
+        Number of features seen during fitting.
+    sampling_strategy_ : dict
+        Required by imbalanced-learn's sampler protocol; always empty here.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdigits.ensemble import RandomSubsampler
+    >>> X, y = np.arange(20).reshape(10, 2), np.arange(10) % 2
+    >>> X_kept, y_kept = RandomSubsampler(max_samples=0.8, random_state=0).fit_resample(X, y)
+    >>> X_kept.shape
+    (8, 2)
+    """
+
+    _sampling_type = "bypass"
+    _parameter_constraints = {
+        "max_samples": [Interval(numbers.Real, 0, 1, closed="right")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, *, max_samples=0.9, random_state=None):
+        super().__init__()
+        self.max_samples = max_samples
+        self.random_state = random_state
+
+    def _check_X_y(self, X, y, accept_sparse=None):
+        check_targets(y, n_samples=_num_samples(X))
+        X, y = validate_data(self, X, y, reset=True, allow_nd=True, dtype=None)
+        return X, y, False
+
+    def _fit_resample(self, X, y):
+        n_kept = max(1, round(self.max_samples * len(X)))
+        self.sample_indices_ = np.sort(check_random_state(self.random_state).choice(len(X), n_kept, replace=False))
+        return X[self.sample_indices_], y[self.sample_indices_]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+def make_ensemble(n_members=4, *, preset="accurate", max_samples=0.9, n_jobs=None, random_state=None, **params):
+    """Make an unfitted soft-voting ensemble of bagged digit pipelines.
+
+    Each member is a :func:`~skdigits.make_digit_pipeline` with its own seed
+    (other initial weights, augmented copies and batch order) and, unless
+    ``max_samples=1.0``, a :class:`RandomSubsampler` step that trains it on
+    its own random share of the images (bagging). The ensemble is sklearn's
     :class:`~sklearn.ensemble.VotingClassifier` with ``voting="soft"``: it
     predicts the class with the highest mean probability, and ``fit``,
     ``predict``, ``score``, ``cross_val_score``, ``clone``, joblib and
     :func:`skdigits.save` all work on it as on one pipeline.
+    :func:`member_scores` shows how much the members disagree.
 
     Parameters
     ----------
     n_members : int, default=4
         Number of pipelines.
-    preset : str, default="accurate"
-        Preset of every member, see :func:`~skdigits.make_digit_pipeline`.
+    preset : str or sequence of str, default="accurate"
+        Preset of the members, see :func:`~skdigits.make_digit_pipeline`;
+        a sequence is assigned in turn (``("accurate", "default")`` mixes
+        two architectures).
+    max_samples : float, default=0.9
+        Share of the training images each member sees, drawn without
+        replacement; 1.0 turns bagging off.
     n_jobs : int or None, default=None
         Members fitted at once, in separate processes (joblib). Each worker
         gives TensorFlow its share of the cores (see
@@ -55,9 +132,60 @@ def make_ensemble(n_members=4, *, preset="accurate", n_jobs=None, random_state=N
     """
     if not isinstance(n_members, (int, np.integer)) or isinstance(n_members, bool) or n_members < 1:
         raise ValueError(f"n_members={n_members!r} is not a positive integer; pass the number of pipelines, e.g. 4.")
+    presets = [preset] if isinstance(preset, str) else list(preset)
     seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=n_members)
     members = [
-        (f"member{index}", make_digit_pipeline(preset=preset, random_state=int(seed), **params))
+        (f"member{index}", _member(presets[index % len(presets)], int(seed), max_samples, params))
         for index, seed in enumerate(seeds)
     ]
     return VotingClassifier(members, voting="soft", n_jobs=n_jobs)
+
+
+def _member(preset, seed, max_samples, params):
+    pipeline = make_digit_pipeline(preset=preset, random_state=seed, **params)
+    if max_samples == 1.0:
+        return pipeline
+    steps = list(pipeline.steps)
+    steps.insert(sampler_index(pipeline), ("bag", RandomSubsampler(max_samples=max_samples, random_state=seed)))
+    return Pipeline(steps)
+
+
+def member_scores(ensemble, X, y):
+    """Each member's accuracy and how often each pair of members disagrees.
+
+    Members that make the same mistakes cannot correct each other: the
+    disagreement is the share of images two members label differently.
+
+    Parameters
+    ----------
+    ensemble : sklearn.ensemble.VotingClassifier
+        A fitted ensemble, for example from :func:`make_ensemble`.
+    X : array-like of shape (n_samples, 784)
+        Images.
+    y : array-like of shape (n_samples,)
+        Their labels.
+
+    Returns
+    -------
+    scores : pandas.DataFrame
+        One row per member: ``accuracy``, then one disagreement column per
+        member (0 on the diagonal).
+
+    Examples
+    --------
+    >>> from skdigits import make_ensemble
+    >>> from skdigits.ensemble import member_scores
+    >>> from skdigits.datasets import load_sample
+    >>> X, y = load_sample()
+    >>> ensemble = make_ensemble(2, preset="default", filters=(4,), dense_units=(8,), epochs=1, random_state=0)
+    >>> list(member_scores(ensemble.fit(X[:300], y[:300]), X[300:400], y[300:400]).columns)
+    ['accuracy', 'member0', 'member1']
+    """
+    check_is_fitted(ensemble)
+    names = [name for name, _ in ensemble.estimators]
+    # the members were fitted on the ensemble's encoded labels
+    predictions = np.array([ensemble.classes_[member.predict(X)] for member in ensemble.estimators_])
+    disagreement = (predictions[:, None, :] != predictions[None, :, :]).mean(axis=2)
+    scores = pd.DataFrame(disagreement, index=names, columns=names)
+    scores.insert(0, "accuracy", (predictions == np.asarray(y)).mean(axis=1))
+    return scores

@@ -40,6 +40,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._io import atomic_path
 from .augment import AugmentingResampler
+from .ensemble import RandomSubsampler
 from .model import DigitCNNClassifier
 from .preprocessing import ImageReshaper, PixelScaler
 
@@ -51,7 +52,9 @@ FORMAT_VERSION = 1
 #: The only classes ``load`` will create, by the name stored in the manifest.
 SAFE_CLASSES = {
     cls.__name__: cls
-    for cls in (Pipeline, PixelScaler, ImageReshaper, AugmentingResampler, DigitCNNClassifier, VotingClassifier)
+    for cls in (
+        Pipeline, PixelScaler, ImageReshaper, AugmentingResampler, RandomSubsampler, DigitCNNClassifier, VotingClassifier
+    )
 }
 
 #: Largest unpacked size of each member ``save`` writes; "weights" is each cnn-<n>.weights.h5.

@@ -11,7 +11,7 @@ from .augment import AugmentingResampler
 from .model import DigitCNNClassifier
 from .preprocessing import ImageReshaper, PixelScaler
 
-__all__ = ["PRESETS", "fit_with_validation", "make_digit_pipeline"]
+__all__ = ["PRESETS", "fit_with_validation", "make_digit_pipeline", "sampler_index"]
 
 #: Step parameters of each preset; keys are ``step__param`` pipeline names.
 PRESETS = {
@@ -175,14 +175,36 @@ def fit_with_validation(pipeline, X, y, *, validation_fraction=0.1, random_state
     X_train, X_val, y_train, y_val = train_test_split(
         X, y, test_size=validation_fraction, stratify=y, random_state=random_state
     )
-    # the steps before augmentation, fitted on the training part only
-    preprocess = clone(pipeline[: _augment_index(pipeline)]).fit(X_train)
-    classes = np.unique(y_train)
-    validation = (preprocess.transform(X_val), np.searchsorted(classes, y_val))  # the network's class indices
+    # the steps before the first sampler, fitted on the training part only
+    preprocess = clone(pipeline[: sampler_index(pipeline)]).fit(X_train)
+    validation = (preprocess.transform(X_val), _encode_like_the_network(pipeline._final_estimator, y_train, y_val))
     final_step = pipeline.steps[-1][0]
     return pipeline.fit(X_train, y_train, **{f"{final_step}__validation_data": validation, **fit_params})
 
 
-def _augment_index(pipeline):
-    names = [name for name, _ in pipeline.steps]
-    return names.index("augment") if "augment" in names else len(names) - 1
+def sampler_index(pipeline):
+    """Position of the pipeline's first sampler (a step with ``fit_resample``), else of its last step.
+
+    The steps before it transform every image the same way at fit and at
+    predict time; from it on, steps run at fit time only or are the model.
+    Found by role, as imbalanced-learn's Pipeline finds samplers, so that a
+    user's own step names work.
+
+    Examples
+    --------
+    >>> from skdigits import make_digit_pipeline
+    >>> from skdigits.pipeline import sampler_index
+    >>> sampler_index(make_digit_pipeline())
+    2
+    """
+    for index, (_, step) in enumerate(pipeline.steps[:-1]):
+        if hasattr(step, "fit_resample"):
+            return index
+    return len(pipeline.steps) - 1
+
+
+def _encode_like_the_network(classifier, y_train, y_val):
+    """`y_val` encoded as the scikeras classifier will encode labels when it is fitted on `y_train`."""
+    classifier = clone(classifier)
+    classifier.classes_ = None  # as KerasClassifier.fit starts: its target_encoder reads it
+    return classifier.target_encoder.fit(y_train).transform(y_val)

@@ -6,6 +6,7 @@ backend alike.
 """
 
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
@@ -14,10 +15,9 @@ from .augment import random_affine
 __all__ = ["plot_augmentation", "plot_confusion_matrix", "plot_learning_curves", "plot_misclassified"]
 
 
-def _pyplot():
-    import matplotlib.pyplot as plt
-
-    return plt
+def _figure(**kwargs):
+    """A figure outside pyplot: no backend is chosen or switched, and nothing needs closing."""
+    return Figure(layout="constrained", **kwargs)
 
 
 def _as_images(X):
@@ -39,8 +39,6 @@ def plot_learning_curves(history):
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> from skdigits.plotting import plot_learning_curves
     >>> fig = plot_learning_curves({"loss": [0.5, 0.2], "accuracy": [0.8, 0.9]})
     >>> [ax.get_title() for ax in fig.axes]
@@ -48,7 +46,8 @@ def plot_learning_curves(history):
     """
     if not history or "loss" not in history:
         raise ValueError("history has no 'loss' entry; expected the history_ of a fitted DigitCNNClassifier.")
-    figure, axes = _pyplot().subplots(1, 2, figsize=(9, 3.5), layout="constrained")
+    figure = _figure(figsize=(9, 3.5))
+    axes = figure.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for prefix, label in (("", "train"), ("val_", "validation")):
             values = history.get(prefix + metric)
@@ -77,15 +76,13 @@ def plot_confusion_matrix(y_true, y_pred, *, ax=None):
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> from skdigits.plotting import plot_confusion_matrix
     >>> fig = plot_confusion_matrix([0, 1, 1], [0, 1, 0])
     >>> fig.axes[0].get_title()
     'confusion matrix (3 images, accuracy 0.6667)'
     """
     if ax is None:
-        _, ax = _pyplot().subplots(figsize=(6, 5.5), layout="constrained")
+        ax = _figure(figsize=(6, 5.5)).subplots()
     ConfusionMatrixDisplay.from_predictions(y_true, y_pred, ax=ax, colorbar=False, cmap="Blues")
     accuracy = float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
     ax.set_title(f"confusion matrix ({len(y_true)} images, accuracy {accuracy:.4f})")
@@ -116,8 +113,7 @@ def plot_misclassified(X, y_true, proba, classes, *, n_images=24, n_columns=8):
 
     Examples
     --------
-    >>> import matplotlib, numpy as np
-    >>> matplotlib.use("Agg")
+    >>> import numpy as np
     >>> from skdigits.plotting import plot_misclassified
     >>> fig = plot_misclassified(np.zeros((2, 784)), [3, 5], np.array([[0.9, 0.1], [0.2, 0.8]]), [3, 5])
     >>> fig.axes[0].get_title()
@@ -128,9 +124,8 @@ def plot_misclassified(X, y_true, proba, classes, *, n_images=24, n_columns=8):
     wrong = np.flatnonzero(predicted != y_true)
     order = wrong[np.argsort(-proba[wrong].max(axis=1), kind="stable")][:n_images]
     n_rows = max(1, -(-len(order) // n_columns))
-    figure, axes = _pyplot().subplots(
-        n_rows, n_columns, figsize=(1.3 * n_columns, 1.6 * n_rows + 0.4), squeeze=False, layout="constrained"
-    )
+    figure = _figure(figsize=(1.3 * n_columns, 1.6 * n_rows + 0.4))
+    axes = figure.subplots(n_rows, n_columns, squeeze=False)
     images = _as_images(np.asarray(X)[order]) if len(order) else []
     for ax in axes.flat:
         ax.axis("off")
@@ -167,8 +162,6 @@ def plot_augmentation(X, *, rotation=10.0, zoom=0.1, shift=0.1, n_digits=6, n_va
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> from skdigits.datasets import load_sample
     >>> from skdigits.plotting import plot_augmentation
     >>> fig = plot_augmentation(load_sample()[0], n_digits=2, n_variants=3)
@@ -181,10 +174,8 @@ def plot_augmentation(X, *, rotation=10.0, zoom=0.1, shift=0.1, n_digits=6, n_va
         random_affine(originals, rotation=rotation, zoom=zoom, shift=shift, random_state=rng)[..., 0]
         for _ in range(n_variants)
     ]
-    figure, axes = _pyplot().subplots(
-        len(originals), n_variants + 1, figsize=(1.2 * (n_variants + 1), 1.2 * len(originals) + 0.4),
-        squeeze=False, layout="constrained",
-    )
+    figure = _figure(figsize=(1.2 * (n_variants + 1), 1.2 * len(originals) + 0.4))
+    axes = figure.subplots(len(originals), n_variants + 1, squeeze=False)
     for row, original in enumerate(originals[..., 0]):
         for column, image in enumerate([original, *(variant[row] for variant in variants)]):
             ax = axes[row, column]

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, classification_report
 
 from ._io import atomic_path
+from .augment import AugmentingResampler
 from .preprocessing import N_PIXELS, check_pixels
 
 __all__ = ["evaluate", "write_report"]
@@ -42,7 +43,10 @@ def evaluate(estimator, X, y):
     >>> evaluate(model, np.zeros((2, 784)), [1, 2])["accuracy"]
     0.5
     """
-    X = check_pixels(X, n_pixels=N_PIXELS)
+    return _evaluate_checked(estimator, check_pixels(X, n_pixels=N_PIXELS), y)
+
+
+def _evaluate_checked(estimator, X, y):
     y = np.asarray(y)
     proba = np.asarray(estimator.predict_proba(X))
     y_pred = np.asarray(estimator.classes_)[proba.argmax(axis=1)]
@@ -90,17 +94,12 @@ def write_report(estimator, X, y, folder):
     >>> [f.name for f in write_report(pipe, X[300:400], y[300:400], tempfile.mkdtemp())]  # doctest: +NORMALIZE_WHITESPACE
     ['learning_curves.png', 'confusion_matrix.png', 'misclassified.png', 'augmentation.png', 'index.html']
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from .plotting import plot_augmentation, plot_confusion_matrix, plot_learning_curves, plot_misclassified
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     X = check_pixels(X, n_pixels=N_PIXELS)
-    result = evaluate(estimator, X, y)
+    result = _evaluate_checked(estimator, X, y)
     figures = {}
     history = getattr(_classifier(estimator), "history_", None)
     if history:
@@ -116,7 +115,6 @@ def write_report(estimator, X, y, folder):
         path = folder / f"{name}.png"
         with atomic_path(path) as tmp:
             figure.savefig(tmp, format="png", dpi=110)
-        plt.close(figure)
         files.append(path)
         encoded = base64.b64encode(path.read_bytes()).decode()
         sections.append(f'<h2>{title}</h2>\n<img src="data:image/png;base64,{encoded}" alt="{title}">')
@@ -136,14 +134,15 @@ def _first_pipeline(estimator):
 
 def _classifier(estimator):
     estimator = _first_pipeline(estimator)
-    return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return estimator._final_estimator if hasattr(estimator, "steps") else estimator
 
 
 def _augmentation_ranges(estimator):
-    step = dict(getattr(_first_pipeline(estimator), "steps", [])).get("augment")
-    if step is None:
+    steps = [step for _, step in getattr(_first_pipeline(estimator), "steps", [])]
+    augmenter = next((step for step in steps if isinstance(step, AugmentingResampler)), None)
+    if augmenter is None:
         return {}
-    return {"rotation": step.rotation, "zoom": step.zoom, "shift": step.shift}
+    return {"rotation": augmenter.rotation, "zoom": augmenter.zoom, "shift": augmenter.shift}
 
 
 _PAGE = """<!DOCTYPE html>

@@ -117,3 +117,43 @@ def test_make_submission_takes_an_ensemble(fitted_ensemble, small, tmp_path):
     submission = make_submission(fitted_ensemble, small[2], tmp_path / "submission.csv")
     assert list(submission.columns) == ["ImageId", "Label"]
     np.testing.assert_array_equal(submission["Label"], fitted_ensemble.predict(small[2]))
+
+
+def test_bagging_gives_members_different_training_rows(fitted_ensemble, small):
+    X = small[0]
+    kept = [member.named_steps["bag"].sample_indices_ for member in fitted_ensemble.estimators_]
+    assert all(len(rows) == round(0.9 * len(X)) for rows in kept)
+    assert len({tuple(rows) for rows in kept}) == len(kept)
+    # and each member's network saw its own rows plus their augmented copies
+    assert {member[-1].history_ is not None for member in fitted_ensemble.estimators_} == {True}
+
+
+def test_max_samples_one_turns_bagging_off():
+    ensemble = make_ensemble(2, preset="default", max_samples=1.0, random_state=0)
+    assert all("bag" not in member.named_steps for _, member in ensemble.estimators)
+
+
+def test_members_may_mix_presets():
+    ensemble = make_ensemble(3, preset=("accurate", "default"), random_state=0)
+    downsampling = [member.get_params()["cnn__downsampling"] for _, member in ensemble.estimators]
+    assert downsampling == ["strided", "maxpool", "strided"]
+
+
+def test_member_scores_report_accuracy_and_pairwise_disagreement(fitted_ensemble, small):
+    from skdigits.ensemble import member_scores
+
+    _, _, X_new, y_new = small
+    scores = member_scores(fitted_ensemble, X_new, y_new)
+    assert list(scores.index) == ["member0", "member1", "member2"]
+    predictions = [member.predict(X_new) for member in fitted_ensemble.estimators_]
+    assert scores.loc["member1", "accuracy"] == pytest.approx(np.mean(predictions[1] == y_new))
+    assert scores.loc["member0", "member2"] == pytest.approx(np.mean(predictions[0] != predictions[2]))
+    np.testing.assert_allclose(np.diag(scores.iloc[:, 1:].to_numpy()), 0)
+    np.testing.assert_allclose(scores.iloc[:, 1:].to_numpy(), scores.iloc[:, 1:].to_numpy().T)
+
+
+def test_subsampler_validates_max_samples(small):
+    from skdigits.ensemble import RandomSubsampler
+
+    with pytest.raises(ValueError, match="The 'max_samples' parameter of RandomSubsampler must be a float in the range"):
+        RandomSubsampler(max_samples=1.5).fit_resample(small[0], small[1])

@@ -4,7 +4,7 @@ import matplotlib.image
 import pytest
 
 from skdigits import make_digit_pipeline
-from skdigits.report import evaluate, write_report
+from skdigits.report import _augmentation_ranges, evaluate, write_report
 
 from .conftest import TINY
 
@@ -44,3 +44,40 @@ def test_report_on_an_ensemble_shows_its_first_members_training(small, tmp_path)
     files = write_report(ensemble, X_test, y_test, tmp_path / "report")
     assert [f.name for f in files][0] == "learning_curves.png"
     assert f"{ensemble.score(X_test, y_test):.4f}" in files[-1].read_text()
+
+
+def test_report_leaves_the_users_matplotlib_backend_alone(fitted, small, tmp_path):
+    import matplotlib
+
+    previous = matplotlib.get_backend()
+    matplotlib.use("svg")  # a notebook user's choice
+    try:
+        write_report(fitted, small[2], small[3], tmp_path / "report")
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(previous)
+
+
+def test_report_and_validation_curves_work_with_other_step_names(small, tmp_path):
+    from imblearn.pipeline import Pipeline
+
+    from skdigits.pipeline import fit_with_validation
+
+    X, y, X_test, y_test = small
+    steps = make_digit_pipeline(**TINY, augment__rotation=7.0, random_state=0).steps
+    renamed = Pipeline([(f"my_{name}", step) for name, step in steps])
+    fit_with_validation(renamed, X, y, random_state=0)
+    assert "val_accuracy" in renamed._final_estimator.history_
+    html = write_report(renamed, X_test, y_test, tmp_path / "report")[-1].read_text()
+    assert "Learning curves" in html and "What the augmenting step does" in html
+    assert _augmentation_ranges(renamed) == {"rotation": 7.0, "zoom": 0.1, "shift": 0.1}
+
+
+def test_validation_labels_are_encoded_like_the_networks(small):
+    from skdigits.pipeline import fit_with_validation
+
+    X, y, _, _ = small
+    keep = y >= 5  # labels 5..9: the network's classes 0..4
+    pipe = fit_with_validation(make_digit_pipeline(**TINY, random_state=0), X[keep], y[keep], random_state=0)
+    assert pipe._final_estimator.n_classes_ == 5
+    assert 0 <= pipe._final_estimator.history_["val_accuracy"][-1] <= 1
