@@ -8,10 +8,10 @@ from imblearn.base import BaseSampler
 from imblearn.pipeline import Pipeline
 from sklearn.ensemble import VotingClassifier
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
-from .pipeline import make_digit_pipeline, sampler_index
+from .pipeline import PRESETS, make_digit_pipeline, sampler_index
 from .preprocessing import check_targets
 
 __all__ = ["RandomSubsampler", "make_ensemble", "member_scores"]
@@ -65,7 +65,7 @@ class RandomSubsampler(BaseSampler):
 
     def _check_X_y(self, X, y, accept_sparse=None):
         check_targets(y, n_samples=_num_samples(X))
-        X, y = validate_data(self, X, y, reset=True, allow_nd=True, dtype=None)
+        X, y = validate_data(self, X, y, reset=True, allow_nd=True, dtype="numeric")
         return X, y, False
 
     def _fit_resample(self, X, y):
@@ -79,6 +79,16 @@ class RandomSubsampler(BaseSampler):
         return tags
 
 
+@validate_params(
+    {
+        "n_members": [Interval(numbers.Integral, 1, None, closed="left")],
+        "preset": [StrOptions(set(PRESETS)), list, tuple],
+        "max_samples": [Interval(numbers.Real, 0, 1, closed="right")],
+        "n_jobs": [None, numbers.Integral],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_ensemble(n_members=4, *, preset="accurate", max_samples=0.9, n_jobs=None, random_state=None, **params):
     """Make an unfitted soft-voting ensemble of bagged digit pipelines.
 
@@ -130,10 +140,8 @@ def make_ensemble(n_members=4, *, preset="accurate", max_samples=0.9, n_jobs=Non
     >>> ensemble.fit(X[:300], y[:300]).predict_proba(X[:2]).shape
     (2, 10)
     """
-    if not isinstance(n_members, (int, np.integer)) or isinstance(n_members, bool) or n_members < 1:
-        raise ValueError(f"n_members={n_members!r} is not a positive integer; pass the number of pipelines, e.g. 4.")
     presets = [preset] if isinstance(preset, str) else list(preset)
-    seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=n_members)
+    seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=int(n_members))
     members = [
         (f"member{index}", _member(presets[index % len(presets)], int(seed), max_samples, params))
         for index, seed in enumerate(seeds)

@@ -1,7 +1,9 @@
 """The convolutional network, its learning-rate annealer and the sklearn classifier."""
 
 import contextlib
+import inspect
 import math
+import numbers
 import os
 import random
 import warnings
@@ -11,7 +13,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 from scikeras.wrappers import KerasClassifier
+from scipy.sparse import issparse
 from sklearn.utils import ClassifierTags, check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_params
 from sklearn.utils.validation import _num_samples
 
 from .augment import fresh_copies_dataset
@@ -27,6 +31,37 @@ __all__ = [
 ]
 
 _MIN_BATCH_SIZE = 16  # the smallest batch min_steps may shrink a fit to
+
+
+class _PositiveInts(Options):
+    """A tuple or list of positive ints, at least `min_length` long.
+
+    An ``Options`` subclass only so that sklearn's parameter validation accepts it.
+    """
+
+    def __init__(self, min_length):
+        super().__init__(tuple, set())
+        self.min_length = min_length
+
+    def is_satisfied_by(self, val):
+        return (
+            isinstance(val, (tuple, list))
+            and len(val) >= self.min_length
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in val)
+        )
+
+    def __str__(self):
+        return f"a tuple of at least {self.min_length} positive int(s)"
+
+
+#: The network's parameters: checked by build_digit_cnn and DigitCNNClassifier.fit alike.
+_ARCHITECTURE_CONSTRAINTS = {
+    "filters": [_PositiveInts(min_length=1)],
+    "dense_units": [_PositiveInts(min_length=0)],
+    "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+    "bn_momentum": [Interval(numbers.Real, 0, 1, closed="both")],
+    "downsampling": [StrOptions({"maxpool", "strided"})],
+}
 
 
 def share_cores_with_other_workers():
@@ -243,6 +278,12 @@ def recalibrate_batchnorm(model, images, *, batch_size=1024):
     return model
 
 
+
+@validate_params(
+    {"input_shape": [tuple, list], "n_classes": [Interval(numbers.Integral, 2, None, closed="left")],
+     **_ARCHITECTURE_CONSTRAINTS},
+    prefer_skip_nested_validation=True,
+)
 def build_digit_cnn(
     input_shape,
     n_classes,
@@ -299,8 +340,6 @@ def build_digit_cnn(
     if len(input_shape) == 1:
         side = math.isqrt(input_shape[0])
         x = keras.layers.Reshape((side, side, 1))(x)
-    if downsampling not in ("maxpool", "strided"):
-        raise ValueError(f"downsampling={downsampling!r} is unknown; expected 'maxpool' or 'strided'.")
     for n_filters in filters:
         for _ in range(2):
             x = _conv_bn(x, n_filters, 3, bn_momentum)
@@ -320,6 +359,14 @@ def build_digit_cnn(
 def _conv_bn(x, n_filters, kernel_size, bn_momentum, **conv_kwargs):
     x = keras.layers.Conv2D(n_filters, kernel_size, activation="relu", **conv_kwargs)(x)
     return keras.layers.BatchNormalization(momentum=bn_momentum)(x)
+
+
+#: The architecture defaults, written once: in build_digit_cnn's signature.
+_ARCHITECTURE = {
+    name: parameter.default
+    for name, parameter in inspect.signature(build_digit_cnn).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+}
 
 
 class DigitCNNClassifier(KerasClassifier):
@@ -425,15 +472,31 @@ class DigitCNNClassifier(KerasClassifier):
     (3,)
     """
 
+    _parameter_constraints = {
+        **_ARCHITECTURE_CONSTRAINTS,
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"exponential", "cosine"})],
+        "lr_decay": [Interval(numbers.Real, 0, None, closed="neither")],
+        "warmup": [Interval(numbers.Real, 0, 1, closed="left")],
+        "ema_decay": [None, Interval(numbers.Real, 0, 1, closed="neither")],
+        "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "min_steps": [Interval(numbers.Integral, 0, None, closed="left")],
+        "predict_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
+        "checkpoint_dir": [None, str, os.PathLike],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         model=None,
         *,
-        filters=(16, 32),
-        dense_units=(512, 1024),
-        dropout=0.25,
-        bn_momentum=0.99,
-        downsampling="maxpool",
+        filters=_ARCHITECTURE["filters"],
+        dense_units=_ARCHITECTURE["dense_units"],
+        dropout=_ARCHITECTURE["dropout"],
+        bn_momentum=_ARCHITECTURE["bn_momentum"],
+        downsampling=_ARCHITECTURE["downsampling"],
         learning_rate=1e-3,
         lr_schedule="exponential",
         lr_decay=0.9,
@@ -478,6 +541,12 @@ class DigitCNNClassifier(KerasClassifier):
 
     def fit(self, X, y, sample_weight=None, **kwargs):
         """Train the network on images `X` and labels `y`; returns self."""
+        self._validate_params()
+        if issparse(X):
+            raise TypeError(
+                f"{type(self).__name__} does not accept sparse input (got {type(X).__name__}); images are dense: "
+                "pass X.toarray()."
+            )
         check_targets(y, n_samples=_num_samples(X))
         # set by AugmentingResampler(per_epoch=True); lost when scikeras validates X
         self.augmentation_ = getattr(X, "augmentation", None)

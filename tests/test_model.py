@@ -200,7 +200,7 @@ def test_strided_downsampling_replaces_pooling_with_learned_convolutions():
 
 def test_unknown_downsampling_is_refused(images):
     X, y, _ = images
-    with pytest.raises(ValueError, match="downsampling='avg' is unknown; expected 'maxpool' or 'strided'"):
+    with pytest.raises(ValueError, match=r"The 'downsampling' parameter of DigitCNNClassifier must be a str among .*Got 'avg'"):
         DigitCNNClassifier(**TINY, downsampling="avg").fit(X, y)
 
 
@@ -289,3 +289,32 @@ def test_batchnorm_statistics_belong_to_the_predicting_weights(images):
     inputs = keras.Model(model.input, first_bn.input)(X, training=False).numpy().astype(np.float64)  # all 600 images
     np.testing.assert_allclose(first_bn.moving_mean.numpy(), inputs.mean(axis=(0, 1, 2)), rtol=1e-3, atol=1e-5)
     np.testing.assert_allclose(first_bn.moving_variance.numpy(), inputs.var(axis=(0, 1, 2)), rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"dropout": 2}, r"The 'dropout' parameter of DigitCNNClassifier must be a float in the range \[0.0, 1.0\)"),
+        ({"filters": (16, 0)}, r"The 'filters' parameter of DigitCNNClassifier must be a tuple of at least 1 positive"),
+        ({"lr_schedule": "step"}, r"The 'lr_schedule' parameter of DigitCNNClassifier must be a str among"),
+        ({"min_steps": -1}, r"The 'min_steps' parameter of DigitCNNClassifier must be an int in the range \[0, inf\)"),
+    ],
+)
+def test_parameters_are_checked_before_training(images, params, message):
+    X, y, _ = images
+    with pytest.raises(ValueError, match=message):
+        DigitCNNClassifier(**{**TINY, **params}).fit(X, y)
+
+
+def test_build_digit_cnn_checks_its_parameters():
+    with pytest.raises(ValueError, match=r"The 'downsampling' parameter of build_digit_cnn must be a str among"):
+        build_digit_cnn((28, 28, 1), 10, downsampling="avg")
+
+
+def test_architecture_defaults_are_the_builders():
+    import inspect
+
+    builder = inspect.signature(build_digit_cnn).parameters
+    params = DigitCNNClassifier().get_params()
+    for name in ("filters", "dense_units", "dropout", "bn_momentum", "downsampling"):
+        assert params[name] == builder[name].default
