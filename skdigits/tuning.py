@@ -1,6 +1,7 @@
 """Optuna hyperparameter studies of the digit pipeline."""
 
 import functools
+import numbers
 import os
 import socket
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 import sqlalchemy
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
@@ -18,8 +19,9 @@ from optuna.trial import TrialState
 from optuna_integration import TFKerasPruningCallback
 from sklearn.base import clone
 from sklearn.model_selection import check_cv
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .pipeline import fit_with_validation, make_digit_pipeline
+from .pipeline import PRESETS, fit_with_validation, make_digit_pipeline
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -181,6 +183,26 @@ def database_storage(url, *, heartbeat_interval=60, grace_period=120, max_retry=
             time.sleep(0.2 * (attempt + 1))
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "n_trials": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "timeout": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        "storage": [None, str, os.PathLike, optuna.storages.BaseStorage],
+        "study_name": [None, str],
+        "search_space": [None, callable],
+        "cv": ["cv_object"],
+        "n_jobs": [None, Interval(numbers.Integral, None, -1, closed="right"), Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": [None, numbers.Integral],
+        "preset": [StrOptions(set(PRESETS))],
+        "params": [None, dict],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "pruner": [None, optuna.pruners.BasePruner],
+        "show_progress_bar": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def tune(
     X,
     y,
@@ -237,9 +259,10 @@ def tune(
         parameters not fixed by `params`.
     cv : int, cross-validation generator or None, default=None
         Cross-validate each trial instead of using one held-out split.
-    n_jobs : int, default=1
-        Number of worker processes running trials against the same study
-        (``-1``: one per core). Each gets its share of the cores.
+    n_jobs : int or None, default=1
+        Number of worker processes running trials against the same study,
+        counted as joblib does (``-1``: one per core, ``-2``: all but one;
+        None: 1). Each gets its share of the cores.
     random_state : int or None, default=None
         Seeds the sampler, the held-out split and every trial's pipeline.
     preset : str, default="default"
@@ -286,7 +309,7 @@ def tune(
     if search_space is None:
         search_space = functools.partial(default_search_space, fixed=frozenset(params))
     objective = _Objective(X, y, search_space, params, cv, validation_fraction, random_state, preset)
-    n_workers = os.cpu_count() if n_jobs == -1 else n_jobs
+    n_workers = effective_n_jobs(n_jobs)
     if n_workers == 1:
         _optimize(storage, study_name, pruner, objective, n_trials, timeout, random_state, show_progress_bar)
     else:
@@ -374,9 +397,9 @@ class _Objective:
         splitter = check_cv(self.cv, self.y, classifier=True)
         for fold, (train, test) in enumerate(splitter.split(self.X, self.y)):
             scores.append(clone(pipe).fit(self.X[train], self.y[train]).score(self.X[test], self.y[test]))
-            trial.report(float(np.mean(scores)), step=fold)
+            trial.report(float(np.mean(scores)), step=fold + 1)  # folds count from 1, like epochs
             if trial.should_prune():
-                raise optuna.TrialPruned(f"mean accuracy {np.mean(scores):.4f} after fold {fold}")
+                raise optuna.TrialPruned(f"mean accuracy {np.mean(scores):.4f} after fold {fold + 1}")
         return float(np.mean(scores))
 
 

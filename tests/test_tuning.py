@@ -55,12 +55,13 @@ def test_tune_reports_every_epoch_and_best_pipeline_is_unfitted(data, tmp_path):
         check_is_fitted(pipe)
 
 
-def test_hopeless_trial_is_pruned_after_its_first_epoch(data, tmp_path):
+def test_default_pruner_stops_a_hopeless_trial_at_its_first_rung(data, tmp_path):
     def good_then_hopeless(trial):
         return {"learning_rate": 3e-3 if trial.number == 0 else 1e-12}
 
+    # no pruner given: the shipped default_pruner()
     study = tune(*data, n_trials=2, search_space=good_then_hopeless, params={**FIXED, "epochs": 4}, random_state=0,
-                 storage=tmp_path / "s.journal", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+                 storage=tmp_path / "s.journal")
     first, second = study.trials
     assert first.state == TrialState.COMPLETE and len(first.intermediate_values) == 4
     assert second.state == TrialState.PRUNED and len(second.intermediate_values) == 1
@@ -78,7 +79,28 @@ def test_default_search_space_builds_valid_pipelines():
 def test_tune_with_cv_reports_each_fold(data, tmp_path):
     study = tune(*data, n_trials=1, cv=2, search_space=dropout_space, params=FIXED, random_state=0,
                  storage=tmp_path / "s.journal")
-    assert sorted(study.best_trial.intermediate_values) == [0, 1]
+    assert sorted(study.best_trial.intermediate_values) == [1, 2]  # folds counted from 1, like epochs
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_jobs": 0}, r"The 'n_jobs' parameter of tune must be None, an int in the range \(-inf, -1\] or an int in the range \[1, inf\)"),
+        ({"n_trials": 0}, r"The 'n_trials' parameter of tune must be None or an int in the range \[1, inf\)"),
+        ({"preset": "fast"}, r"The 'preset' parameter of tune must be a str among"),
+    ],
+)
+def test_tune_checks_its_arguments_before_any_trial(data, tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        tune(*data, storage=tmp_path / "s.journal", **kwargs)
+    assert not (tmp_path / "s.journal").exists()
+
+
+def test_negative_n_jobs_counts_like_joblib(data, tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    study = tune(*data, n_trials=1, n_jobs=-2, search_space=dropout_space, params=FIXED, random_state=0,
+                 storage=tmp_path / "s.journal")
+    assert len(_finished(study)) == 1  # -2 on 2 cores: one worker, which runs the trial
 
 
 def test_rerunning_continues_the_study(data, tmp_path):
