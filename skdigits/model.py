@@ -392,10 +392,9 @@ class DigitCNNClassifier(KerasClassifier):
     dropout : float, default=0.25
         Dropout rate after each block and dense layer.
     bn_momentum : float, default=0.99
-        Momentum of the batch-normalisation moving statistics used at
-        prediction time. With few training steps (small data, large
-        batches, few epochs) 0.99 leaves them far from the trained values;
-        0.9 catches up in a few dozen steps.
+        Momentum of the batch-normalisation moving statistics during
+        training (what validation data is scored with between epochs). At
+        the end of ``fit`` they are measured anew, whatever the momentum.
     downsampling : {"maxpool", "strided"}, default="maxpool"
         How each block halves the image: max pooling (the notebook) or a
         5x5 convolution with stride 2 (see :func:`build_digit_cnn`).

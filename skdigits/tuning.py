@@ -48,6 +48,10 @@ _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 def default_search_space(trial, *, fixed=()):
     """Suggest the parameters of one trial: network, optimiser, schedule and augmentation.
 
+    The schedule's parameters are those of the default preset's warm-up and
+    cosine decay (``warmup``); for the ``reference`` preset's per-epoch
+    annealer, pass a `search_space` of your own that suggests ``lr_decay``.
+
     Parameters
     ----------
     trial : optuna.Trial
@@ -73,7 +77,7 @@ def default_search_space(trial, *, fixed=()):
         "dense_units": lambda: DENSE_UNITS[trial.suggest_categorical("dense_units", list(DENSE_UNITS))],
         "dropout": lambda: trial.suggest_float("dropout", 0.1, 0.5),
         "learning_rate": lambda: trial.suggest_float("learning_rate", 3e-4, 1e-2, log=True),
-        "lr_decay": lambda: trial.suggest_float("lr_decay", 0.3, 0.95),
+        "warmup": lambda: trial.suggest_float("warmup", 0.0, 0.3),
         "batch_size": lambda: trial.suggest_categorical("batch_size", [64, 128, 256]),
         "epochs": lambda: trial.suggest_int("epochs", 2, 8),
         "augment__rotation": lambda: trial.suggest_float("augment__rotation", 0.0, 20.0),

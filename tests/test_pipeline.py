@@ -70,8 +70,9 @@ def test_unknown_preset_lists_the_known_ones():
 def test_reference_preset_is_the_notebooks_configuration():
     params = make_digit_pipeline(preset="reference").get_params()
     expected = {"cnn__filters": (16, 32), "cnn__dense_units": (512, 1024), "cnn__dropout": 0.25,
-                "cnn__learning_rate": 1e-3, "cnn__lr_decay": 0.9, "cnn__batch_size": 64,
-                "augment__rotation": 10.0, "augment__zoom": 0.1, "augment__shift": 0.1}
+                "cnn__learning_rate": 1e-3, "cnn__lr_schedule": "exponential", "cnn__lr_decay": 0.9,
+                "cnn__batch_size": 64, "augment__rotation": 10.0, "augment__zoom": 0.1, "augment__shift": 0.1,
+                "augment__per_epoch": True, "augment__keep_original": False}
     assert {key: params[key] for key in expected} == expected
     assert set(PRESETS) >= {"default", "reference"}
 

@@ -72,7 +72,7 @@ def test_default_search_space_builds_valid_pipelines():
     for _ in range(20):
         params = default_search_space(study.ask())
         make_digit_pipeline(**params)  # raises on an unknown or misspelt parameter
-    assert {"filters", "dense_units", "dropout", "learning_rate", "lr_decay", "batch_size", "epochs",
+    assert {"filters", "dense_units", "dropout", "learning_rate", "warmup", "batch_size", "epochs",
             "augment__rotation", "augment__zoom", "augment__shift"} <= set(params)
 
 
