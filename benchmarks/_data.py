@@ -1,6 +1,5 @@
 """The benchmark split of the shared MNIST files: first 42,000 to train, last 10,000 to validate."""
 
-import ast
 import contextlib
 import os
 import platform
@@ -51,8 +50,3 @@ def machine():
 
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def parse_overrides(items):
-    """``["cnn__epochs=3", "augment__zoom=0.2"]`` -> ``{"cnn__epochs": 3, "augment__zoom": 0.2}``."""
-    return {key: ast.literal_eval(value) for key, value in (item.split("=", 1) for item in items)}

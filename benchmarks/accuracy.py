@@ -17,9 +17,9 @@ import collections
 import json
 import time
 
-import joblib
+from _data import load_selection_split, load_split, machine, peak_rss_mb
 
-from _data import load_selection_split, load_split, machine, parse_overrides, peak_rss_mb
+from skdigits.presets import parse_overrides
 
 import skdigits
 from skdigits import make_digit_pipeline, make_ensemble
@@ -59,8 +59,7 @@ def main():
     predict_seconds = time.perf_counter() - started
 
     if args.save_model:
-        save = skdigits.save if args.save_model.endswith(".skdigits") else joblib.dump
-        save(model, args.save_model)
+        skdigits.save(model, args.save_model)
     params = model.get_params()
     prefix = "member0__" if args.model == "ensemble" else ""
     per_epoch = len(X_train) * (params[f"{prefix}augment__n_copies"] + params[f"{prefix}augment__keep_original"])

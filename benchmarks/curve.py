@@ -13,9 +13,10 @@ import time
 
 import keras
 import numpy as np
-from _data import load_split, parse_overrides
+from _data import load_split
 
 from skdigits import make_digit_pipeline
+from skdigits.presets import parse_overrides
 
 
 class ValidationCurve(keras.callbacks.Callback):

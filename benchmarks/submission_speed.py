@@ -9,21 +9,21 @@ import tempfile
 import time
 from pathlib import Path
 
-import joblib
 import pandas as pd
 from _data import load_mnist, peak_rss_mb
 
+import skdigits
 from skdigits import make_submission
 from skdigits.preprocessing import PIXEL_COLUMNS
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="fitted pipeline saved with joblib")
+    parser.add_argument("--model", required=True, help="fitted pipeline (.skdigits, or .joblib you wrote)")
     args = parser.parse_args()
 
     X, _ = load_mnist()
-    pipe = joblib.load(args.model)
+    pipe = skdigits.load(args.model, allow_pickle=True)
     with tempfile.TemporaryDirectory() as folder:
         test = Path(folder) / "test.csv"
         pd.DataFrame(X[-28_000:], columns=PIXEL_COLUMNS).to_csv(test, index=False)

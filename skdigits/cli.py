@@ -7,6 +7,7 @@ from pathlib import Path
 
 from . import __version__
 from ._io import sigterm_as_keyboard_interrupt
+from .presets import PRESETS, parse_overrides
 
 
 def main(argv=None) -> int:
@@ -90,9 +91,13 @@ def _add_command(commands, name, handler, help_text):
     command.add_argument("-q", "--quiet", action="store_true", help="no per-epoch Keras progress output")
     command.add_argument("--seed", type=int, default=0, help="random seed for augmentation and network")
     command.add_argument(
-        "--preset", default="default", choices=["default", "reference", "accurate"],
-        help="pipeline preset: 'default' (fast), 'reference' (the notebook) or 'accurate' "
-        "(the most accurate, about 11x slower than 'default')",
+        "--preset", default="default", choices=sorted(PRESETS),
+        help="pipeline preset (skdigits.pipeline.PRESETS): 'default' is fast, 'reference' is the notebook, "
+        "'accurate' the most accurate single model",
+    )
+    command.add_argument(
+        "--set", nargs="+", default=[], metavar="STEP__PARAM=VALUE", dest="overrides",
+        help="override pipeline parameters, e.g. --set cnn__epochs=5 augment__rotation=12 cnn__ema_decay=0.999",
     )
     command.add_argument("--force", action="store_true", help="overwrite existing output files")
     return command
@@ -107,45 +112,22 @@ def _check_new_output(path, args):
     raise FileExistsError(f"{path} {kind}; pass --force to overwrite it, or choose another path.")
 
 
-def _is_pickle(path):
-    return Path(path).suffix in (".joblib", ".pkl")
-
-
 def _save_model(pipe, path):
-    from ._io import atomic_path
     from .persistence import save
 
-    if _is_pickle(path):
-        import joblib
-
-        with atomic_path(path) as tmp:
-            joblib.dump(pipe, tmp)
-    else:
-        save(pipe, path)
+    save(pipe, path)
 
 
 def _load_model(path):
     from .persistence import load
 
-    if _is_pickle(path):
-        import joblib
-
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path} does not exist; check the path to the model file.")
-        try:
-            return joblib.load(path)  # pickle: the user chose it for a file they trust
-        except Exception as error:  # unpickling fails in many ways: name them all in one line
-            raise ValueError(
-                f"{path} could not be loaded with joblib ({type(error).__name__}: {error}); was it saved by "
-                "another version of skdigits or scikit-learn? Save it again, or use the .skdigits format."
-            ) from None
-    return load(path)
+    return load(path, allow_pickle=True)  # a .joblib path on the command line: the user chose a pickle
 
 
 def _pipeline(args):
     from .pipeline import make_digit_pipeline
 
-    params = {"verbose": 0 if args.quiet else 2}
+    params = {"verbose": 0 if args.quiet else 2, **parse_overrides(args.overrides)}
     if getattr(args, "epochs", None) is not None:
         params["epochs"] = args.epochs
     return make_digit_pipeline(preset=args.preset, random_state=args.seed, **params)
@@ -225,7 +207,7 @@ def _tune(args):
         X, y,
         n_trials=args.n_trials, timeout=args.timeout, storage=args.storage, study_name=args.study_name,
         cv=args.cv, n_jobs=args.n_jobs, random_state=args.seed, preset=args.preset,
-        params={} if args.epochs is None else {"epochs": args.epochs},
+        params={**parse_overrides(args.overrides), **({} if args.epochs is None else {"epochs": args.epochs})},
         show_progress_bar=not args.quiet and args.n_jobs == 1,
     )
     print(_study_summary(study, args.storage or DEFAULT_STORAGE))

@@ -44,7 +44,7 @@ from .ensemble import RandomSubsampler
 from .model import DigitCNNClassifier
 from .preprocessing import ImageReshaper, PixelScaler
 
-__all__ = ["FORMAT_VERSION", "ModelFileError", "VersionMismatchWarning", "load", "save"]
+__all__ = ["FORMAT_VERSION", "ModelFileError", "VersionMismatchWarning", "load", "model_format", "save"]
 
 FORMAT = "skdigits-model"
 FORMAT_VERSION = 1
@@ -78,8 +78,8 @@ class VersionMismatchWarning(UserWarning):
     """A model file was written by other versions of skdigits or its libraries."""
 
 
-def save(estimator, path):
-    """Save a fitted skdigits pipeline or classifier to `path`, without pickle.
+def save(estimator, path, *, format=None):
+    """Save a fitted skdigits pipeline or classifier to `path`.
 
     The file is written to a temporary name and renamed into place, so an
     interrupted save leaves the previous file (if any) untouched.
@@ -90,7 +90,11 @@ def save(estimator, path):
         A fitted estimator made of skdigits steps, for example the result of
         ``make_digit_pipeline().fit(X, y)`` or ``make_ensemble().fit(X, y)``.
     path : str or path-like
-        Where to write the model file (by convention ``*.skdigits``).
+        Where to write the model file.
+    format : {"skdigits", "joblib"} or None, default=None
+        "skdigits": the safe format described above. "joblib": a pickle,
+        for estimators the safe format cannot hold. None: "joblib" for the
+        suffixes ``.joblib``, ``.pkl`` and ``.pickle``, otherwise "skdigits".
 
     Raises
     ------
@@ -112,6 +116,12 @@ def save(estimator, path):
     """
     check_is_fitted(estimator)
     path = Path(path)
+    if model_format(path, format) == "joblib":
+        import joblib
+
+        with atomic_path(path) as tmp:
+            joblib.dump(estimator, tmp)
+        return
     with tempfile.TemporaryDirectory() as workdir:
         weights = {}
         manifest = {
@@ -128,13 +138,18 @@ def save(estimator, path):
                 archive.writestr(name, data)
 
 
-def load(path):
+def load(path, *, format=None, allow_pickle=False):
     """Load an estimator written by :func:`save`.
 
     Parameters
     ----------
     path : str or path-like
         A model file written by :func:`save`.
+    format : {"skdigits", "joblib"} or None, default=None
+        As for :func:`save`: None chooses by the file's suffix.
+    allow_pickle : bool, default=False
+        Required for the "joblib" format: unpickling runs code from the
+        file, so load only pickles you trust.
 
     Returns
     -------
@@ -148,7 +163,8 @@ def load(path):
     ModelFileError
         If the file is not a skdigits model file, is truncated, fails its
         checksums, was written by a newer format, or names a class or
-        parameter that skdigits does not load.
+        parameter that skdigits does not load; or if it is a pickle and
+        `allow_pickle` is False, or a pickle that cannot be loaded.
 
     Warns
     -----
@@ -163,6 +179,8 @@ def load(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; check the path to the model file.")
+    if model_format(path, format) == "joblib":
+        return _load_pickle(path, allow_pickle)
     members = _read_members(path)
     manifest = _read_manifest(path, members)
     _warn_on_version_mismatch(path, manifest.get("versions"))
@@ -173,6 +191,42 @@ def load(path):
             if isinstance(error, ModelFileError):
                 raise
             raise ModelFileError(f"{path}: the saved estimator is malformed ({error}); refusing to load.") from None
+
+
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+
+
+def model_format(path, format=None):
+    """The format :func:`save` and :func:`load` use for `path`: `format`, else chosen by suffix.
+
+    Examples
+    --------
+    >>> from skdigits.persistence import model_format
+    >>> model_format("model.joblib"), model_format("model.skdigits"), model_format("model.bin")
+    ('joblib', 'skdigits', 'skdigits')
+    """
+    if format is None:
+        return "joblib" if Path(path).suffix.lower() in PICKLE_SUFFIXES else "skdigits"
+    if format not in ("skdigits", "joblib"):
+        raise ValueError(f"format={format!r} is unknown; expected 'skdigits' (the safe format), 'joblib' or None.")
+    return format
+
+
+def _load_pickle(path, allow_pickle):
+    if not allow_pickle:
+        raise ModelFileError(
+            f"{path} is a pickle (joblib) file, and unpickling runs code from the file. Pass allow_pickle=True "
+            "only for a file you trust, or save the model in the safe format (.skdigits)."
+        )
+    import joblib
+
+    try:
+        return joblib.load(path)
+    except Exception as error:  # unpickling fails in many ways: name them all in one line
+        raise ModelFileError(
+            f"{path} could not be loaded with joblib ({type(error).__name__}: {error}); was it saved by "
+            "another version of skdigits or scikit-learn? Save it again, or use the .skdigits format."
+        ) from None
 
 
 def _library_versions():

@@ -10,66 +10,10 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 
 from .augment import AugmentingResampler
 from .model import DigitCNNClassifier
+from .presets import PRESETS
 from .preprocessing import ImageReshaper, PixelScaler
 
 __all__ = ["PRESETS", "fit_with_validation", "make_digit_pipeline", "sampler_index"]
-
-#: Step parameters of each preset; keys are ``step__param`` pipeline names.
-PRESETS = {
-    # The reference notebook: its network, Adam at 1e-3 * 0.9**epoch, batch 64,
-    # 20 epochs of augmented images only (rotation 10 degrees, zoom 0.1, shift
-    # 0.1), each image transformed anew every time it is drawn, as the
-    # notebook's ImageDataGenerator does.
-    "reference": {
-        "augment__rotation": 10.0,
-        "augment__zoom": 0.1,
-        "augment__shift": 0.1,
-        "augment__n_copies": 1,
-        "augment__keep_original": False,
-        "augment__per_epoch": True,
-        "cnn__filters": (16, 32),
-        "cnn__dense_units": (512, 1024),
-        "cnn__dropout": 0.25,
-        "cnn__bn_momentum": 0.99,
-        "cnn__learning_rate": 1e-3,
-        "cnn__lr_schedule": "exponential",
-        "cnn__lr_decay": 0.9,
-        "cnn__batch_size": 64,
-        "cnn__epochs": 20,
-    },
-}
-# Originals plus one augmented copy, batch 256, 3 epochs: 252,000 images instead
-# of the notebook's 640,000. The learning rate warms up over the first 10% of the
-# steps to 3e-3 and decays to 0 along a cosine: on the selection split (3 seeds)
-# 59.7 errors in 8,000 against 66.7 for the former 3e-3 * 0.4**epoch
-# (benchmarks/README.md). min_steps shrinks the batch for small data.
-PRESETS["default"] = {
-    **PRESETS["reference"],
-    "augment__keep_original": True,
-    "augment__per_epoch": False,  # static copies: fresh ones gained nothing at 3 epochs (benchmarks/README.md)
-    "cnn__batch_size": 256,
-    "cnn__learning_rate": 3e-3,
-    "cnn__lr_schedule": "cosine",
-    "cnn__warmup": 0.1,
-    "cnn__epochs": 3,
-    "cnn__bn_momentum": 0.9,
-}
-# The strongest Kaggle kernels' network (Conv-BN stages with 5x5 stride-2
-# convolutions instead of pooling, a 128-unit dense layer, dropout 0.4) trained
-# for 10 epochs at 3e-3 * 0.75**epoch on the originals plus one augmented copy:
-# chosen on a selection split of the first 50,000 MNIST images. 1,000,000 images:
-# 11 minutes on a fast 2-core box, 46 on a slow one (benchmarks/README.md).
-PRESETS["accurate"] = {
-    **PRESETS["default"],
-    "cnn__downsampling": "strided",
-    "cnn__filters": (32, 64),
-    "cnn__dense_units": (128,),
-    "cnn__dropout": 0.4,
-    "cnn__lr_schedule": "exponential",
-    "cnn__lr_decay": 0.75,
-    "cnn__epochs": 10,
-}
-
 
 @validate_params(
     {"preset": [StrOptions(set(PRESETS))], "random_state": [None, numbers.Integral]},

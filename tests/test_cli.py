@@ -120,12 +120,36 @@ def test_every_subcommand_help_shows_defaults(capsys):
         assert "--quiet" in out and "--seed" in out and "(default: 0)" in out
 
 
+def test_set_overrides_any_pipeline_parameter(kaggle_files, tmp_path):
+    train, _ = kaggle_files
+    model = tmp_path / "model.skdigits"
+    argv = ["train", "--train", str(train), "--model", str(model), "--quiet",
+            "--set", "cnn__epochs=1", "augment__rotation=5", "cnn__downsampling=strided", "cnn__filters=(4, 8)"]
+    assert main(argv) == 0
+    params = skdigits.load(model).get_params()
+    assert (params["cnn__epochs"], params["augment__rotation"]) == (1, 5)
+    assert (params["cnn__downsampling"], params["cnn__filters"]) == ("strided", (4, 8))
 
-def test_preset_choices_are_the_pipeline_presets():
-    # the CLI lists them by hand so that `--help` need not import TensorFlow
+
+def test_set_with_an_unknown_parameter_is_a_one_line_error(kaggle_files, tmp_path, capsys):
+    train, _ = kaggle_files
+    argv = ["train", "--train", str(train), "--model", str(tmp_path / "m.skdigits"), "--set", "cnn__epoch=1"]
+    assert main(argv) == 2
+    assert "unknown parameter 'epoch'" in capsys.readouterr().err
+
+
+def test_preset_choices_are_the_presets():
     from skdigits.cli import _make_parser
-    from skdigits.pipeline import PRESETS
+    from skdigits.presets import PRESETS
 
     train = _make_parser()._subparsers._group_actions[0].choices["train"]
     (preset,) = [action for action in train._actions if action.dest == "preset"]
-    assert sorted(preset.choices) == sorted(PRESETS)
+    assert preset.choices == sorted(PRESETS)
+
+
+def test_the_command_line_and_import_do_not_load_tensorflow():
+    import subprocess
+    import sys
+
+    code = "import sys, skdigits, skdigits.cli; print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"

@@ -278,3 +278,31 @@ def test_load_warns_on_other_library_versions(saved):
 def test_load_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.skdigits does not exist"):
         skdigits.load(tmp_path / "nope.skdigits")
+
+
+@pytest.mark.parametrize(
+    "name, expected", [("m.skdigits", "skdigits"), ("m.joblib", "joblib"), ("m.PKL", "joblib"), ("m.bin", "skdigits")]
+)
+def test_the_suffix_chooses_the_format(fitted, tmp_path, name, expected):
+    from skdigits.persistence import model_format
+
+    skdigits.save(fitted, tmp_path / name)
+    assert model_format(tmp_path / name) == expected
+    assert (tmp_path / name).read_bytes()[:2] == (b"PK" if expected == "skdigits" else b"\x80\x04")  # zip or pickle
+    loaded = skdigits.load(tmp_path / name, allow_pickle=True)
+    assert loaded.get_params()["cnn__filters"] == TINY["filters"]
+
+
+def test_load_refuses_a_pickle_unless_allowed(fitted, tmp_path):
+    path = tmp_path / "m.joblib"
+    joblib.dump(fitted, path)
+    with pytest.raises(ModelFileError, match=r"m.joblib is a pickle \(joblib\) file, and unpickling runs code.*allow_pickle=True"):
+        skdigits.load(path)
+    assert skdigits.load(path, allow_pickle=True).get_params()["cnn__filters"] == TINY["filters"]
+
+
+def test_format_argument_overrides_the_suffix(fitted, tmp_path):
+    skdigits.save(fitted, tmp_path / "model.bin", format="joblib")
+    assert (tmp_path / "model.bin").read_bytes()[:1] == b"\x80"  # a pickle
+    with pytest.raises(ValueError, match="format='pickle' is unknown; expected 'skdigits'"):
+        skdigits.save(fitted, tmp_path / "model.bin", format="pickle")
