@@ -1,5 +1,6 @@
 """Cross-validation in parallel: joblib worker processes and a Dask cluster."""
 
+import distributed
 import joblib
 import numpy as np
 import pytest
@@ -36,7 +37,6 @@ def test_cross_val_score_in_two_processes_matches_one(small):
 
 
 def test_cross_val_score_on_a_dask_cluster(small):
-    distributed = pytest.importorskip("distributed")
     X, y, _, _ = small
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with distributed.Client(cluster) as client, joblib.parallel_backend("dask"):

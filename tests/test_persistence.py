@@ -306,3 +306,22 @@ def test_format_argument_overrides_the_suffix(fitted, tmp_path):
     assert (tmp_path / "model.bin").read_bytes()[:1] == b"\x80"  # a pickle
     with pytest.raises(ValueError, match="format='pickle' is unknown; expected 'skdigits'"):
         skdigits.save(fitted, tmp_path / "model.bin", format="pickle")
+
+
+def test_a_save_that_fails_halfway_leaves_the_previous_file_and_no_temporary(fitted, saved, monkeypatch):
+    before = saved.read_bytes()
+    real_writestr = zipfile.ZipFile.writestr
+    written = []
+
+    def write_one_member_then_fail(archive, name, data, *args, **kwargs):
+        if written:
+            raise OSError("No space left on device")
+        written.append(name)
+        return real_writestr(archive, name, data, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", write_one_member_then_fail)
+    with pytest.raises(OSError, match="No space left on device"):
+        skdigits.save(fitted, saved)
+    assert written == ["manifest.json"]  # the new file was half written
+    assert saved.read_bytes() == before
+    assert [p.name for p in saved.parent.iterdir()] == [saved.name]

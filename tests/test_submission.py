@@ -70,3 +70,39 @@ def test_submission_predicts_in_batches(sample, tmp_path, monkeypatch):
     model = Counting().fit(sample[0][:10], sample[1][:10])
     make_submission(model, sample[0][:150], tmp_path / "s.csv")
     assert sizes == [64, 64, 22]
+
+
+class RowDependent(DummyClassifier):
+    """Predicts each image's first pixel modulo 10: every row's label depends on that row."""
+
+    def predict(self, X):
+        return np.asarray(X)[:, 0].astype(np.int64) % 10
+
+
+def test_each_submission_row_is_that_images_prediction_across_batches(tmp_path, monkeypatch):
+    import skdigits.submission as submission
+
+    monkeypatch.setattr(submission, "_BATCH", 64)
+    X = np.zeros((150, 784), dtype=np.uint8)
+    X[:, 0] = np.random.default_rng(0).integers(0, 256, 150)
+    model = RowDependent().fit(X[:10], np.arange(10))
+    make_submission(model, X, tmp_path / "s.csv")
+    written = pd.read_csv(tmp_path / "s.csv")
+    np.testing.assert_array_equal(written.Label, model.predict(X))
+    np.testing.assert_array_equal(written.ImageId, np.arange(1, 151))
+
+
+def test_a_write_that_fails_halfway_leaves_the_old_file_and_no_temporary(model, sample, tmp_path, monkeypatch):
+    out = tmp_path / "submission.csv"
+    out.write_text("old\n")
+
+    def write_half_then_fail(frame, path, **kwargs):
+        with open(path, "w") as handle:
+            handle.write("ImageId,Label\n1,")  # a partial file on disk
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", write_half_then_fail)
+    with pytest.raises(OSError, match="No space left on device"):
+        make_submission(model, sample[0][:5], out)
+    assert out.read_text() == "old\n"
+    assert list(tmp_path.iterdir()) == [out]
