@@ -45,3 +45,16 @@ def mnist_dir():
     if not (MNIST / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"shared MNIST IDX files not found in {MNIST}")
     return MNIST
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", help="also run the tests marked slow (minutes each)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: pass --run-slow to run it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -153,3 +153,29 @@ def test_the_command_line_and_import_do_not_load_tensorflow():
 
     code = "import sys, skdigits, skdigits.cli; print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_train_checkpoint_resumes_an_interrupted_run(kaggle_files, tmp_path, capsys, monkeypatch):
+    import keras
+
+    import skdigits.cli as cli
+
+    class InterruptAfterSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt  # as Ctrl-C would, once epochs 1 and 2 were saved
+
+    train, _ = kaggle_files
+    model = tmp_path / "model.skdigits"
+    args = ["train", "--train", str(train), "--model", str(model), "--epochs", "4", "--checkpoint", str(tmp_path / "ckpt")]
+    real_pipeline = cli._pipeline
+    monkeypatch.setattr(cli, "_pipeline", lambda a: real_pipeline(a).set_params(cnn__callbacks=[InterruptAfterSecondEpoch()]))
+    assert main(args) == 130
+    first = capsys.readouterr()
+    assert re.findall(r"Epoch (\d)/4", first.out)[:2] == ["1", "2"] and "interrupted" in first.err
+    assert not model.exists() and (tmp_path / "ckpt" / "backup").is_dir()
+
+    monkeypatch.setattr(cli, "_pipeline", real_pipeline)
+    assert main(args) == 0  # the same command again
+    assert re.findall(r"Epoch (\d)/4", capsys.readouterr().out) == ["3", "4"]  # resumed, not restarted
+    assert model.is_file() and not (tmp_path / "ckpt" / "backup").exists()

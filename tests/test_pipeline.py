@@ -229,3 +229,12 @@ def test_per_epoch_fits_are_reproducible_and_round_trip(small, tmp_path):
     for restored in (skdigits.load(tmp_path / "m.skdigits"), joblib.load(tmp_path / "m.joblib")):
         np.testing.assert_allclose(restored.predict_proba(X_new), first.predict_proba(X_new), rtol=1e-5, atol=1e-6)
     assert clone(first).get_params()["augment__per_epoch"] is True
+
+
+@pytest.mark.slow
+def test_default_pipeline_on_10000_mnist_images(mnist_dir):
+    from skdigits.datasets import load_idx
+
+    X, y = load_idx(mnist_dir / "train-images-idx3-ubyte.gz", mnist_dir / "train-labels-idx1-ubyte.gz")
+    pipe = make_digit_pipeline(random_state=0).fit(X[:10_000], y[:10_000])
+    assert pipe.score(X[-5_000:], y[-5_000:]) >= 0.985
