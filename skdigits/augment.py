@@ -22,7 +22,7 @@ def transform_images(images, angle, zoom_y, zoom_x, shift_y, shift_x):
     """Rotate, zoom and shift each image about its centre.
 
     The one implementation of the augmentation's geometry: static copies
-    (:func:`random_affine`) and fresh per-epoch copies
+    ([`random_affine`][skdigits.augment.random_affine]) and fresh per-epoch copies
     (``AugmentingResampler(per_epoch=True)``) both call it. The composition
     is the one of Keras' ``ImageDataGenerator``: rotation, then zoom per axis,
     then shift. Pixels are resampled bilinearly and pixels from outside the
@@ -95,7 +95,7 @@ def random_affine(images, *, rotation=10.0, zoom=0.1, shift=0.1, random_state=No
     The ranges mean what they mean in Keras' ``ImageDataGenerator``:
     an angle in [-rotation, rotation] degrees, a zoom factor per axis in
     [1 - zoom, 1 + zoom] and a shift in [-shift, shift] times the image
-    size per axis (see :func:`transform_images`).
+    size per axis (see [`transform_images`][skdigits.augment.transform_images]).
 
     Parameters
     ----------
@@ -234,16 +234,16 @@ class AugmentingResampler(BaseSampler):
     """Add randomly rotated, zoomed and shifted copies of the training images.
 
     A sampler in the imbalanced-learn sense: inside an
-    :class:`imblearn.pipeline.Pipeline` it runs during ``fit`` only, so
+    `imblearn.pipeline.Pipeline` it runs during ``fit`` only, so
     ``predict``, ``score`` and validation data see the original images.
 
     With ``per_epoch=False`` it returns the copies themselves, drawn once per
     ``fit_resample``: with an int `random_state` every fit draws the same
     copies, with None or a ``RandomState`` each fit draws new ones. With
     ``per_epoch=True`` it returns the images unchanged, marked with its
-    ranges, and :class:`~skdigits.DigitCNNClassifier` draws the copies anew
-    for every epoch (see :func:`fresh_copies_dataset`); the epoch size is the
-    same as with static copies. Both use :func:`transform_images`.
+    ranges, and [`DigitCNNClassifier`][skdigits.model.DigitCNNClassifier] draws the copies anew
+    for every epoch (see [`fresh_copies_dataset`][skdigits.augment.fresh_copies_dataset]); the epoch size is the
+    same as with static copies. Both use [`transform_images`][skdigits.augment.transform_images].
 
     Parameters
     ----------
@@ -259,7 +259,7 @@ class AugmentingResampler(BaseSampler):
         Whether the original images are trained on too.
     per_epoch : bool, default=False
         Draw the copies anew for every epoch inside the classifier instead of
-        once here. Needs a :class:`~skdigits.DigitCNNClassifier` as the next
+        once here. Needs a [`DigitCNNClassifier`][skdigits.model.DigitCNNClassifier] as the next
         step.
     random_state : int, RandomState instance or None, default=None
         Seed for the random transformations.

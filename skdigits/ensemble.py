@@ -20,7 +20,7 @@ __all__ = ["RandomSubsampler", "make_ensemble", "member_scores"]
 class RandomSubsampler(BaseSampler):
     """Keep a random share of the training images, drawn without replacement.
 
-    The bagging step of :func:`make_ensemble`: each member's pipeline holds
+    The bagging step of [`make_ensemble`][skdigits.ensemble.make_ensemble]: each member's pipeline holds
     one with its own seed, so each member trains on other rows. A sampler in
     the imbalanced-learn sense, so it runs during ``fit`` only; prediction
     sees every image.
@@ -29,7 +29,7 @@ class RandomSubsampler(BaseSampler):
     ----------
     max_samples : float, default=0.9
         Share of the images kept, in (0, 1], as in
-        :class:`sklearn.ensemble.BaggingClassifier` with ``bootstrap=False``.
+        `sklearn.ensemble.BaggingClassifier` with ``bootstrap=False``.
     random_state : int, RandomState instance or None, default=None
         Seed of the draw.
 
@@ -92,22 +92,22 @@ class RandomSubsampler(BaseSampler):
 def make_ensemble(n_members=4, *, preset="accurate", max_samples=0.9, n_jobs=None, random_state=None, **params):
     """Make an unfitted soft-voting ensemble of bagged digit pipelines.
 
-    Each member is a :func:`~skdigits.make_digit_pipeline` with its own seed
+    Each member is a [`make_digit_pipeline`][skdigits.pipeline.make_digit_pipeline] with its own seed
     (other initial weights, augmented copies and batch order) and, unless
-    ``max_samples=1.0``, a :class:`RandomSubsampler` step that trains it on
+    ``max_samples=1.0``, a [`RandomSubsampler`][skdigits.ensemble.RandomSubsampler] step that trains it on
     its own random share of the images (bagging). The ensemble is sklearn's
-    :class:`~sklearn.ensemble.VotingClassifier` with ``voting="soft"``: it
+    `sklearn.ensemble.VotingClassifier` with ``voting="soft"``: it
     predicts the class with the highest mean probability, and ``fit``,
     ``predict``, ``score``, ``cross_val_score``, ``clone``, joblib and
-    :func:`skdigits.save` all work on it as on one pipeline.
-    :func:`member_scores` shows how much the members disagree.
+    [`skdigits.save`][skdigits.persistence.save] all work on it as on one pipeline.
+    [`member_scores`][skdigits.ensemble.member_scores] shows how much the members disagree.
 
     Parameters
     ----------
     n_members : int, default=4
         Number of pipelines.
     preset : str or sequence of str, default="accurate"
-        Preset of the members, see :func:`~skdigits.make_digit_pipeline`;
+        Preset of the members, see [`make_digit_pipeline`][skdigits.pipeline.make_digit_pipeline];
         a sequence is assigned in turn (``("accurate", "default")`` mixes
         two architectures).
     max_samples : float, default=0.9
@@ -116,12 +116,12 @@ def make_ensemble(n_members=4, *, preset="accurate", max_samples=0.9, n_jobs=Non
     n_jobs : int or None, default=None
         Members fitted at once, in separate processes (joblib). Each worker
         gives TensorFlow its share of the cores (see
-        :func:`~skdigits.model.share_cores_with_other_workers`). None means 1.
+        [`share_cores_with_other_workers`][skdigits.model.share_cores_with_other_workers]). None means 1.
     random_state : int, RandomState instance or None, default=None
         Draws the members' seeds; an int makes the whole ensemble
         reproducible.
     **params
-        Settings of every member, as for :func:`~skdigits.make_digit_pipeline`
+        Settings of every member, as for [`make_digit_pipeline`][skdigits.pipeline.make_digit_pipeline]
         (``epochs=8``, ``augment__rotation=12``).
 
     Returns
@@ -167,7 +167,7 @@ def member_scores(ensemble, X, y):
     Parameters
     ----------
     ensemble : sklearn.ensemble.VotingClassifier
-        A fitted ensemble, for example from :func:`make_ensemble`.
+        A fitted ensemble, for example from [`make_ensemble`][skdigits.ensemble.make_ensemble].
     X : array-like of shape (n_samples, 784)
         Images.
     y : array-like of shape (n_samples,)

@@ -372,12 +372,12 @@ _ARCHITECTURE = {
 class DigitCNNClassifier(KerasClassifier):
     """The reference notebook's CNN as a scikit-learn classifier.
 
-    A :class:`scikeras.wrappers.KerasClassifier` whose network is built by
-    :func:`build_digit_cnn`, trained with Adam under a
-    :class:`LearningRateAnnealer` (per epoch, the notebook's) or a
-    :class:`WarmupCosineSchedule` (per step). After training, the
+    A `scikeras.wrappers.KerasClassifier` whose network is built by
+    [`build_digit_cnn`][skdigits.model.build_digit_cnn], trained with Adam under a
+    [`LearningRateAnnealer`][skdigits.model.LearningRateAnnealer] (per epoch, the notebook's) or a
+    [`WarmupCosineSchedule`][skdigits.model.WarmupCosineSchedule] (per step). After training, the
     batch-normalisation statistics are measured anew on up to 2,048 training
-    images (:func:`recalibrate_batchnorm`), so that they belong to the weights
+    images ([`recalibrate_batchnorm`][skdigits.model.recalibrate_batchnorm]), so that they belong to the weights
     that predict. It fixes two scikeras 0.13 traps: the
     classifier tags are restored (so ``is_classifier`` is True and
     cross-validation stratifies), and callbacks passed to ``fit`` run
@@ -397,7 +397,7 @@ class DigitCNNClassifier(KerasClassifier):
         the end of ``fit`` they are measured anew, whatever the momentum.
     downsampling : {"maxpool", "strided"}, default="maxpool"
         How each block halves the image: max pooling (the notebook) or a
-        5x5 convolution with stride 2 (see :func:`build_digit_cnn`).
+        5x5 convolution with stride 2 (see [`build_digit_cnn`][skdigits.model.build_digit_cnn]).
     learning_rate : float, default=1e-3
         Learning rate of the first epoch ("exponential"), or the peak
         learning rate ("cosine").
@@ -439,7 +439,7 @@ class DigitCNNClassifier(KerasClassifier):
         Seed for weight initialisation, dropout and shuffling. With an int,
         two fits on the same CPU give the same predictions.
     **kwargs
-        Any other :class:`scikeras.wrappers.KerasClassifier` parameter
+        Any other `scikeras.wrappers.KerasClassifier` parameter
         (``callbacks``, ``optimizer``, ``optimizer__beta_1``, ``fit__...``,
         ``validation_split``, ``warm_start`` ...).
 

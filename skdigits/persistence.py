@@ -5,10 +5,10 @@ A model file is a zip archive holding:
 ``manifest.json``
     The format version, the library versions that wrote it, and the
     estimator as a tree of ``{"class", "params", "fitted"}`` entries, where
-    "class" names one of the classes in :data:`SAFE_CLASSES` and params and
+    "class" names one of the classes in [`SAFE_CLASSES`][skdigits.persistence.SAFE_CLASSES] and params and
     fitted attributes are plain JSON.
 ``cnn-<n>.weights.h5``
-    The network weights of each :class:`~skdigits.DigitCNNClassifier`, as
+    The network weights of each [`DigitCNNClassifier`][skdigits.model.DigitCNNClassifier], as
     written by Keras' ``save_weights``. The architecture is never read from
     the file: ``load`` rebuilds it from the parameters.
 ``SHA256SUMS``
@@ -49,13 +49,13 @@ __all__ = ["FORMAT_VERSION", "ModelFileError", "VersionMismatchWarning", "load",
 FORMAT = "skdigits-model"
 FORMAT_VERSION = 1
 
-#: The only classes ``load`` will create, by the name stored in the manifest.
 SAFE_CLASSES = {
     cls.__name__: cls
     for cls in (
         Pipeline, PixelScaler, ImageReshaper, AugmentingResampler, RandomSubsampler, DigitCNNClassifier, VotingClassifier
     )
 }
+"""The only classes ``load`` will create, by the name stored in the manifest."""
 
 #: Largest unpacked size of each member ``save`` writes; "weights" is each cnn-<n>.weights.h5.
 MEMBER_LIMITS = {"manifest.json": 16 * 2**20, "SHA256SUMS": 2**16, "weights": 512 * 2**20}
@@ -139,14 +139,14 @@ def save(estimator, path, *, format=None):
 
 
 def load(path, *, format=None, allow_pickle=False):
-    """Load an estimator written by :func:`save`.
+    """Load an estimator written by [`save`][skdigits.persistence.save].
 
     Parameters
     ----------
     path : str or path-like
-        A model file written by :func:`save`.
+        A model file written by [`save`][skdigits.persistence.save].
     format : {"skdigits", "joblib"} or None, default=None
-        As for :func:`save`: None chooses by the file's suffix.
+        As for [`save`][skdigits.persistence.save]: None chooses by the file's suffix.
     allow_pickle : bool, default=False
         Required for the "joblib" format: unpickling runs code from the
         file, so load only pickles you trust.
@@ -174,7 +174,7 @@ def load(path, *, format=None, allow_pickle=False):
 
     Examples
     --------
-    See :func:`save`.
+    See [`save`][skdigits.persistence.save].
     """
     path = Path(path)
     if not path.is_file():
@@ -197,7 +197,7 @@ PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 
 
 def model_format(path, format=None):
-    """The format :func:`save` and :func:`load` use for `path`: `format`, else chosen by suffix.
+    """The format [`save`][skdigits.persistence.save] and [`load`][skdigits.persistence.load] use for `path`: `format`, else chosen by suffix.
 
     Examples
     --------

@@ -38,9 +38,9 @@ def make_digit_pipeline(*, preset="default", random_state=None, **params):
     Returns
     -------
     pipeline : imblearn.pipeline.Pipeline
-        Steps ``scale`` (:class:`PixelScaler`), ``reshape``
-        (:class:`ImageReshaper`), ``augment`` (:class:`AugmentingResampler`,
-        active during ``fit`` only) and ``cnn`` (:class:`DigitCNNClassifier`).
+        Steps ``scale`` ([`PixelScaler`][skdigits.preprocessing.PixelScaler]), ``reshape``
+        ([`ImageReshaper`][skdigits.preprocessing.ImageReshaper]), ``augment`` ([`AugmentingResampler`][skdigits.augment.AugmentingResampler],
+        active during ``fit`` only) and ``cnn`` ([`DigitCNNClassifier`][skdigits.model.DigitCNNClassifier]).
 
     Examples
     --------
@@ -96,7 +96,7 @@ def fit_with_validation(pipeline, X, y, *, validation_fraction=0.1, random_state
     Parameters
     ----------
     pipeline : imblearn.pipeline.Pipeline
-        A pipeline from :func:`make_digit_pipeline` (unfitted).
+        A pipeline from [`make_digit_pipeline`][skdigits.pipeline.make_digit_pipeline] (unfitted).
     X : array-like of shape (n_samples, 784)
         Images, pixel intensities 0..255.
     y : array-like of shape (n_samples,)

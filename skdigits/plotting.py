@@ -141,14 +141,14 @@ def plot_misclassified(X, y_true, proba, classes, *, n_images=24, n_columns=8):
 def plot_augmentation(X, *, rotation=10.0, zoom=0.1, shift=0.1, n_digits=6, n_variants=5, random_state=0):
     """A few digits and randomly rotated, zoomed and shifted variants of each.
 
-    Uses the same transformation as :class:`~skdigits.AugmentingResampler`.
+    Uses the same transformation as [`AugmentingResampler`][skdigits.augment.AugmentingResampler].
 
     Parameters
     ----------
     X : array-like of shape (n_samples, 784)
         Images; the first `n_digits` are shown.
     rotation, zoom, shift : float
-        The augmentation ranges (see :class:`~skdigits.AugmentingResampler`).
+        The augmentation ranges (see [`AugmentingResampler`][skdigits.augment.AugmentingResampler]).
     n_digits : int, default=6
         Rows: one digit each, the original on the left.
     n_variants : int, default=5

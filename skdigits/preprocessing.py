@@ -267,7 +267,7 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
     ----------
     image_shape : tuple of int, default=(28, 28, 1)
         Shape of one image: (height, width, channels). One entry may be -1,
-        inferred from the number of columns as in :func:`numpy.reshape`.
+        inferred from the number of columns as in `numpy.reshape`.
 
     Attributes
     ----------

@@ -21,7 +21,7 @@ def evaluate(estimator, X, y):
     ----------
     estimator : fitted classifier or pipeline
         Anything with ``predict_proba`` and ``classes_``, such as a fitted
-        :func:`~skdigits.make_digit_pipeline`.
+        [`make_digit_pipeline`][skdigits.pipeline.make_digit_pipeline].
     X : array-like of shape (n_samples, 784)
         Images, pixel intensities 0..255.
     y : array-like of shape (n_samples,)
@@ -70,7 +70,7 @@ def write_report(estimator, X, y, folder):
     Parameters
     ----------
     estimator : fitted pipeline or classifier
-        Typically a fitted :func:`~skdigits.make_digit_pipeline`.
+        Typically a fitted [`make_digit_pipeline`][skdigits.pipeline.make_digit_pipeline].
     X : array-like of shape (n_samples, 784)
         Labelled images to evaluate on, pixel intensities 0..255.
     y : array-like of shape (n_samples,)

@@ -21,7 +21,7 @@ def make_submission(estimator, test, path="submission.csv") -> pd.DataFrame:
     ----------
     estimator : fitted estimator
         Anything with ``predict`` that takes rows of 784 pixels, such as a
-        fitted :func:`make_digit_pipeline`.
+        fitted `make_digit_pipeline`.
     test : str, path-like, ndarray or DataFrame
         The Kaggle ``test.csv`` (or its path), pixel columns only.
     path : str or path-like, default="submission.csv"

@@ -33,9 +33,9 @@ __all__ = [
     "tune",
 ]
 
-#: Journal file used when ``tune`` is given no storage: a plain append-only log
-#: next to the user's work, safe for several processes and after a crash.
 DEFAULT_STORAGE = "skdigits-study.journal"
+"""Journal file used when ``tune`` is given no storage: a plain append-only log
+next to the user's work, safe for several processes and after a crash."""
 DEFAULT_STUDY_NAME = "skdigits"
 
 #: Network shapes the default search space chooses from, by name.
@@ -62,7 +62,7 @@ def default_search_space(trial, *, fixed=()):
     Returns
     -------
     params : dict
-        Keyword arguments of :func:`~skdigits.make_digit_pipeline`.
+        Keyword arguments of [`make_digit_pipeline`][skdigits.pipeline.make_digit_pipeline].
 
     Examples
     --------
@@ -113,9 +113,9 @@ def make_storage(storage=None):
     Parameters
     ----------
     storage : None, str, path-like or optuna.storages.BaseStorage, default=None
-        None: the journal file :data:`DEFAULT_STORAGE` in the working
+        None: the journal file [`DEFAULT_STORAGE`][skdigits.tuning.DEFAULT_STORAGE] in the working
         directory. A database URL (``postgresql://...``, ``mysql://...``,
-        ``sqlite:///...``): :func:`database_storage`, an ``RDBStorage`` with a
+        ``sqlite:///...``): [`database_storage`][skdigits.tuning.database_storage], an ``RDBStorage`` with a
         heartbeat, so the trial of a killed worker is marked failed after two
         minutes and retried (up to twice). Any other string or path: a journal file at that path. A
         storage object is returned as it is.
@@ -253,13 +253,13 @@ def tune(
     timeout : float or None, default=None
         Stop starting new trials after this many seconds.
     storage : None, str, path-like or optuna.storages.BaseStorage, default=None
-        Where the study is kept; see :func:`make_storage`. None writes the
+        Where the study is kept; see [`make_storage`][skdigits.tuning.make_storage]. None writes the
         journal file ``skdigits-study.journal`` in the working directory.
     study_name : str or None, default=None
         Name of the study in the storage; None means ``"skdigits"``.
     search_space : callable or None, default=None
         ``search_space(trial) -> dict`` of ``make_digit_pipeline`` keyword
-        arguments; None means :func:`default_search_space` over the
+        arguments; None means [`default_search_space`][skdigits.tuning.default_search_space] over the
         parameters not fixed by `params`.
     cv : int, cross-validation generator or None, default=None
         Cross-validate each trial instead of using one held-out split.
@@ -277,7 +277,7 @@ def tune(
     validation_fraction : float, default=0.2
         Share of the data held out when `cv` is None.
     pruner : optuna.pruners.BasePruner or None, default=None
-        None: :func:`default_pruner`, successive halving from the first epoch.
+        None: [`default_pruner`][skdigits.tuning.default_pruner], successive halving from the first epoch.
     show_progress_bar : bool, default=False
         Optuna's progress bar (only with ``n_jobs=1``).
 
@@ -330,7 +330,7 @@ def best_pipeline(study, *, random_state=None):
     Parameters
     ----------
     study : optuna.Study
-        A study made by :func:`tune`.
+        A study made by [`tune`][skdigits.tuning.tune].
     random_state : int or None, default=None
         Seed of the new pipeline; None reuses the seed the trial ran with.
 
@@ -341,7 +341,7 @@ def best_pipeline(study, *, random_state=None):
 
     Examples
     --------
-    See :func:`tune`.
+    See [`tune`][skdigits.tuning.tune].
     """
     trial = study.best_trial
     params = {name: _as_tuple(value) for name, value in trial.user_attrs["pipeline_params"].items()}
