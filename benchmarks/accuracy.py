@@ -23,6 +23,7 @@ from skdigits.presets import parse_overrides
 
 import skdigits
 from skdigits import make_digit_pipeline, make_ensemble
+from skdigits.ensemble import member_scores
 from skdigits.pipeline import PRESETS
 
 
@@ -33,6 +34,7 @@ def main():
     parser.add_argument("--set", nargs="*", default=[], metavar="STEP__PARAM=VALUE", help="override pipeline parameters")
     parser.add_argument("--n-train", type=int, default=50_000, help="train on this many first images (default 50,000)")
     parser.add_argument("--members", type=int, default=4, help="ensemble members (default 4)")
+    parser.add_argument("--max-samples", type=float, default=0.9, help="share of the images each member sees (bagging)")
     parser.add_argument("--member-preset", default="accurate", help="preset of the ensemble members (default accurate)")
     parser.add_argument("--n-jobs", type=int, default=None, help="members fitted at once")
     parser.add_argument("--save-model", default=None, help="also save the fitted model here (.skdigits or .joblib)")
@@ -46,8 +48,8 @@ def main():
     overrides = parse_overrides(args.set)
     X_train, y_train, X_val, y_val = load_selection_split() if args.select else load_split(n_train=args.n_train)
     if args.model == "ensemble":
-        model = make_ensemble(args.members, preset=args.member_preset, n_jobs=args.n_jobs, random_state=args.seed,
-                              verbose=2, **overrides)
+        model = make_ensemble(args.members, preset=args.member_preset, max_samples=args.max_samples, n_jobs=args.n_jobs,
+                              random_state=args.seed, verbose=2, **overrides)
     else:
         model = make_digit_pipeline(preset=args.model, random_state=args.seed, verbose=2, **overrides)
 
@@ -60,10 +62,7 @@ def main():
 
     if args.save_model:
         skdigits.save(model, args.save_model)
-    params = model.get_params()
-    prefix = "member0__" if args.model == "ensemble" else ""
-    per_epoch = len(X_train) * (params[f"{prefix}augment__n_copies"] + params[f"{prefix}augment__keep_original"])
-    images = per_epoch * params[f"{prefix}cnn__epochs"] * (args.members if args.model == "ensemble" else 1)
+    images = images_seen(model)
     result = {
         "name": f"skdigits {args.model}", "model": args.model, "split": "select" if args.select else "report", "overrides": args.set,
         "n_train": len(X_train), "fit_s": round(fit_seconds, 1),
@@ -73,9 +72,23 @@ def main():
         "machine": machine(),
     }
     if args.model == "ensemble":
+        scores = member_scores(model, X_val, y_val)
         result["members"] = args.members
-        result["member_accuracies"] = [float(member.score(X_val, y_val)) for member in model.estimators_]
+        result["member_accuracies"] = scores["accuracy"].round(5).tolist()
+        result["member_disagreement"] = scores.drop(columns="accuracy").round(5).to_numpy().tolist()
     print(json.dumps(result))
+
+
+def images_seen(model):
+    """Training images over all epochs and members, copies included (what the fit cost)."""
+    total = 0
+    for pipe in getattr(model, "estimators_", [model]):
+        network = pipe._final_estimator
+        per_epoch = network.X_shape_[0]  # rows the network got: bagged, with static copies
+        if network.augmentation_ is not None:  # per-epoch copies are drawn inside the network
+            per_epoch *= network.augmentation_["keep_original"] + network.augmentation_["n_copies"]
+        total += per_epoch * network.epochs
+    return total
 
 
 def confusion_pairs(y_true, y_pred, top=8):
