@@ -378,7 +378,9 @@ class DigitCNNClassifier(KerasClassifier):
     [`WarmupCosineSchedule`][skdigits.model.WarmupCosineSchedule] (per step). After training, the
     batch-normalisation statistics are measured anew on up to 2,048 training
     images ([`recalibrate_batchnorm`][skdigits.model.recalibrate_batchnorm]), so that they belong to the weights
-    that predict. It fixes two scikeras 0.13 traps: the
+    that predict. Its defaults are the reference notebook's network and
+    training (``preset="reference"``); [`make_digit_pipeline`][skdigits.pipeline.make_digit_pipeline]'s presets
+    change them. It fixes two scikeras 0.13 traps: the
     classifier tags are restored (so ``is_classifier`` is True and
     cross-validation stratifies), and callbacks passed to ``fit`` run
     alongside those given to the constructor.
