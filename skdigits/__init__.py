@@ -23,6 +23,7 @@ _EXPORTS = {
     "DigitCNNClassifier": ".model",
     "ImageReshaper": ".preprocessing",
     "LearningRateAnnealer": ".model",
+    "MNISTNormalizer": ".normalization",
     "PixelScaler": ".preprocessing",
     "WarmupCosineSchedule": ".model",
     "load": ".persistence",

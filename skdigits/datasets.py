@@ -15,7 +15,7 @@ import pyarrow
 
 from .preprocessing import N_PIXELS, PIXEL_COLUMNS, check_pixels
 
-__all__ = ["load_idx", "load_kaggle_test", "load_kaggle_train", "load_sample"]
+__all__ = ["load_idx", "load_images", "load_kaggle_test", "load_kaggle_train", "load_sample"]
 
 
 def load_kaggle_train(path) -> tuple[np.ndarray, np.ndarray]:
@@ -175,6 +175,117 @@ def load_sample() -> tuple[np.ndarray, np.ndarray]:
     with resources.files("skdigits").joinpath("data/mnist_sample.npz").open("rb") as handle:
         data = np.load(handle)
         return data["X"], data["y"].astype(np.int64)
+
+
+MAX_IMAGE_PIXELS = 64_000_000
+"""Largest picture load_images decodes, in pixels: a phone photo is 12-50 million;
+a small PNG that claims gigapixels (a decompression bomb) is refused before decoding."""
+
+
+def load_images(images, *, invert=None, threshold=0.2) -> np.ndarray:
+    """Load pictures of handwritten digits as MNIST rows (white ink on black, centred).
+
+    Each picture, a file (PNG, JPEG, BMP and whatever else Pillow reads) or
+    an array, goes through
+    [`normalize_digit`][skdigits.normalization.normalize_digit]: dark ink on
+    light paper is inverted, colour becomes grey (on a transparent background
+    the opaque pixels are the ink), margins and faint noise are dropped, the
+    digit's bounding box is scaled to 20x20 and its centre of mass is put at
+    the centre of a 28x28 field, as in MNIST. The rows go straight into a
+    fitted pipeline's ``predict``.
+
+    Parameters
+    ----------
+    images : iterable of str, path-like or array-like
+        Image files or pixel arrays (grey, RGB or RGBA), any size.
+    invert : bool or None, default=None
+        Whether the ink is darker than the background; None decides per
+        picture from its border.
+    threshold : float, default=0.2
+        Intensities below this share of the ink's strength count as background.
+
+    Returns
+    -------
+    X : ndarray of shape (n_images, 784), dtype uint8
+
+    Raises
+    ------
+    FileNotFoundError
+        If a file does not exist.
+    ValueError
+        If a file is not an image Pillow can read, would decode to more than
+        [`MAX_IMAGE_PIXELS`][skdigits.datasets.MAX_IMAGE_PIXELS] pixels, or holds no ink; the message names
+        the file.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from PIL import Image
+    >>> from skdigits.datasets import load_images
+    >>> page = np.full((120, 90, 3), 240, dtype=np.uint8)   # light paper, RGB
+    >>> page[20:100, 40:50] = (30, 30, 90)                  # a dark blue "1"
+    >>> path = os.path.join(tempfile.mkdtemp(), "one.png")
+    >>> Image.fromarray(page).save(path)
+    >>> X = load_images([path, page])
+    >>> X.shape, X.dtype, bool((X[0] == X[1]).all())
+    ((2, 784), dtype('uint8'), True)
+    """
+    from .normalization import normalize_digit
+
+    rows = []
+    for image in images:
+        name = str(image) if isinstance(image, (str, Path)) else "image"
+        pixels = read_image(image) if isinstance(image, (str, Path)) else image
+        try:
+            rows.append(normalize_digit(pixels, invert=invert, threshold=threshold).reshape(-1))
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from None
+    if not rows:
+        raise ValueError("no images given; pass image files or pixel arrays.")
+    return np.stack(rows)
+
+
+def read_image(path) -> np.ndarray:
+    """Decode one image file with Pillow: (height, width) grey, (..., 3) RGB or (..., 4) with transparency.
+
+    Refuses files over [`MAX_IMAGE_PIXELS`][skdigits.datasets.MAX_IMAGE_PIXELS]
+    before decoding them, and names the file in every error.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from PIL import Image
+    >>> from skdigits.datasets import read_image
+    >>> path = os.path.join(tempfile.mkdtemp(), "blank.bmp")
+    >>> Image.fromarray(np.zeros((5, 7), dtype=np.uint8)).save(path)
+    >>> read_image(path).shape
+    (5, 7)
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; check the path to the image.")
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise ValueError(_too_many_pixels(path, f"is {image.width}x{image.height} pixels"))
+            if "A" in image.getbands() or "transparency" in image.info:
+                image = image.convert("RGBA")
+            else:
+                image = image.convert("L" if len(image.getbands()) == 1 else "RGB")
+            return np.asarray(image)
+    except Image.DecompressionBombError:  # Pillow's own limit, checked when the header is read
+        raise ValueError(_too_many_pixels(path, "has far more pixels")) from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(f"{path} is not an image skdigits can read ({type(error).__name__}: {error}).") from None
+
+
+def _too_many_pixels(path, size):
+    return (
+        f"{path} {size}, more than the {MAX_IMAGE_PIXELS:,} skdigits decodes (a decompression bomb, or a huge "
+        "scan); crop or shrink it first."
+    )
 
 
 #: Leading bytes of the compressed formats pandas can read, so that a
