@@ -78,6 +78,19 @@ def _make_parser():
     report.add_argument("--data", required=True, help="labelled Kaggle-format CSV (label,pixel0..pixel783)")
     report.add_argument("-o", "--out", default="report", help="folder for index.html and the PNG plots")
 
+    predict = _add_command(
+        commands, "predict", _predict, "predict the digit in image files (PNG, JPEG, BMP...): your own handwriting",
+        trains=False,
+    )
+    predict.add_argument("--model", required=True, help="fitted model (.skdigits, or .joblib for files you trust)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files, one digit each")
+    predict.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    ink = predict.add_mutually_exclusive_group()
+    ink.add_argument("--dark-ink", dest="invert", action="store_const", const=True, default=None,
+                     help="the digits are darker than the paper (default: decided per image from its border)")
+    ink.add_argument("--light-ink", dest="invert", action="store_const", const=False,
+                     help="the digits are lighter than the background, as in MNIST")
+
     submit = _add_command(commands, "submit", _submit, "predict a Kaggle test.csv with a saved model and write a submission")
     submit.add_argument("--model", required=True, help="fitted pipeline saved by 'skdigits train' (.skdigits or .joblib)")
     submit.add_argument("--test", required=True, help="Kaggle test CSV (pixel0..pixel783)")
@@ -85,9 +98,11 @@ def _make_parser():
     return parser
 
 
-def _add_command(commands, name, handler, help_text):
+def _add_command(commands, name, handler, help_text, *, trains=True):
     command = commands.add_parser(name, help=help_text, description=help_text, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     command.set_defaults(handler=handler)
+    if not trains:
+        return command
     command.add_argument("-q", "--quiet", action="store_true", help="no per-epoch Keras progress output")
     command.add_argument("--seed", type=int, default=0, help="random seed for augmentation and network")
     command.add_argument(
@@ -271,6 +286,43 @@ def _report(args):
     print(f"wrote {len(files)} files to {out}/: " + ", ".join(f.name for f in files))
     print(f"open {out / 'index.html'} in a browser")
     return 0
+
+
+def _predict(args):
+    import json
+
+    import numpy as np
+
+    from .datasets import load_images
+
+    model = _load_model(args.model)
+    rows, names, failures = [], [], []
+    for path in args.images:
+        try:
+            rows.append(load_images([path], invert=args.invert)[0])
+            names.append(path)
+        except (ValueError, FileNotFoundError) as error:
+            failures.append({"file": path, "error": str(error)})
+            if not args.json:
+                print(f"skdigits predict: error: {error}", file=sys.stderr)
+    results = []
+    if rows:
+        proba = model.predict_proba(np.stack(rows))
+        classes = np.asarray(model.classes_)
+        for name, row in zip(names, proba):
+            top = np.argsort(row)[::-1][:3]
+            results.append({
+                "file": name,
+                "label": classes[top[0]].item(),
+                "top3": [{"label": classes[i].item(), "probability": round(float(row[i]), 4)} for i in top],
+            })
+    if args.json:
+        print(json.dumps({"predictions": results, "errors": failures}, indent=1))
+    else:
+        for result in results:
+            top = ", ".join(f"{guess['label']}: {guess['probability']:.3f}" for guess in result["top3"])
+            print(f"{result['file']}: {result['label']}  ({top})")
+    return 1 if failures else 0
 
 
 def _submit(args):

@@ -647,6 +647,12 @@ class DigitCNNClassifier(KerasClassifier):
             ),
         ]
 
+    def predict_proba(self, X, **kwargs):
+        """Class probabilities, of shape (n_samples, n_classes) even for one image."""
+        # scikeras 0.13 squeezes the probabilities of a single image to shape (n_classes,)
+        proba = super().predict_proba(X, **kwargs)
+        return proba.reshape(_num_samples(X), -1)
+
     def _predict_raw(self, X, **kwargs):
         kwargs.setdefault("batch_size", self.predict_batch_size)
         kwargs.setdefault("verbose", 0)

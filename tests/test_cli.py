@@ -1,5 +1,6 @@
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -179,3 +180,60 @@ def test_train_checkpoint_resumes_an_interrupted_run(kaggle_files, tmp_path, cap
     assert main(args) == 0  # the same command again
     assert re.findall(r"Epoch (\d)/4", capsys.readouterr().out) == ["3", "4"]  # resumed, not restarted
     assert model.is_file() and not (tmp_path / "ckpt" / "backup").exists()
+
+
+@pytest.fixture(scope="module")
+def digit_files(tmp_path_factory, sample):
+    """Three sample digits as dark-on-light PNG files, and their labels."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("digits")
+    X, y = sample
+    paths = []
+    for index in (4000, 4001, 4002):
+        page = 255 - np.asarray(Image.fromarray(X[index].reshape(28, 28)).resize((84, 84)))
+        paths.append(folder / f"digit{index}.png")
+        Image.fromarray(page).save(paths[-1])
+    return paths, y[[4000, 4001, 4002]]
+
+
+@pytest.fixture(scope="module")
+def sample_model_file(tmp_path_factory, sample):
+    X, y = sample
+    path = tmp_path_factory.mktemp("model") / "model.skdigits"
+    skdigits.save(skdigits.make_digit_pipeline(random_state=0).fit(X[:4000], y[:4000]), path)
+    return path
+
+
+def test_predict_prints_the_digit_and_top_3_for_each_image(digit_files, sample_model_file, capsys):
+    paths, labels = digit_files
+    assert main(["predict", "--model", str(sample_model_file), *map(str, paths)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    for line, path, label in zip(lines, paths, labels):
+        assert re.fullmatch(rf"{re.escape(str(path))}: {label}  \({label}: [01]\.\d{{3}}, \d: [01]\.\d{{3}}, \d: [01]\.\d{{3}}\)", line)
+
+
+def test_predict_json_and_a_file_that_is_not_an_image(digit_files, sample_model_file, tmp_path, capsys):
+    import json
+
+    paths, labels = digit_files
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    assert main(["predict", "--model", str(sample_model_file), "--json", str(paths[0]), str(notes), str(paths[1])]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert [p["file"] for p in document["predictions"]] == [str(paths[0]), str(paths[1])]
+    assert [p["label"] for p in document["predictions"]] == labels[:2].tolist()
+    assert len(document["predictions"][0]["top3"]) == 3
+    assert sum(guess["probability"] for guess in document["predictions"][0]["top3"]) <= 1.0001
+    ((failure),) = document["errors"]
+    assert failure["file"] == str(notes) and "notes.txt is not an image skdigits can read" in failure["error"]
+
+
+def test_predict_names_a_bad_file_in_one_line_and_predicts_the_rest(digit_files, sample_model_file, tmp_path, capsys):
+    paths, _ = digit_files
+    missing = tmp_path / "missing.png"
+    assert main(["predict", "--model", str(sample_model_file), str(missing), str(paths[2])]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().count("\n") == 0 and "missing.png does not exist" in captured.err
+    assert captured.out.startswith(f"{paths[2]}: ")

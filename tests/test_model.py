@@ -318,3 +318,11 @@ def test_architecture_defaults_are_the_builders():
     params = DigitCNNClassifier().get_params()
     for name in ("filters", "dense_units", "dropout", "bn_momentum", "downsampling"):
         assert params[name] == builder[name].default
+
+
+def test_predict_proba_of_one_image_is_two_dimensional(images):
+    # regression: scikeras 0.13 returned shape (10,) for one image, which broke soft voting and reports
+    X, y, X_new = images
+    clf = DigitCNNClassifier(**TINY, random_state=0).fit(X, y)
+    assert clf.predict_proba(X_new[:1]).shape == (1, 10)
+    assert clf.predict(X_new[:1]).shape == (1,)

@@ -1,0 +1,63 @@
+"""How long `skdigits predict` takes for 1 image and for 100 image files, start-up included.
+
+Trains the default pipeline on the shipped sample (unless --model is given), writes 100
+sample digits as dark-on-light PNG files, and times the command in fresh processes,
+best of 3 each.
+
+    python benchmarks/predict_images.py [--model model.skdigits]
+"""
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from _data import machine
+
+import skdigits
+from skdigits.datasets import load_sample
+
+
+def best_of(argv, runs=3):
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return round(min(times), 2), [round(t, 2) for t in times]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None)
+    args = parser.parse_args()
+    command = shutil.which("skdigits") or sys.exit("the skdigits command is not installed (make demo installs it)")
+    X, y = load_sample()
+    with tempfile.TemporaryDirectory() as folder:
+        model = args.model or str(Path(folder) / "model.skdigits")
+        if args.model is None:
+            skdigits.save(skdigits.make_digit_pipeline(random_state=0).fit(X[:4000], y[:4000]), model)
+        paths = []
+        for index in range(4000, 4100):
+            page = 255 - np.asarray(Image.fromarray(X[index].reshape(28, 28)).resize((112, 112)))
+            paths.append(str(Path(folder) / f"digit{index}.png"))
+            Image.fromarray(page).save(paths[-1])
+        one, one_all = best_of([command, "predict", "--model", model, paths[0]])
+        hundred, hundred_all = best_of([command, "predict", "--model", model, *paths])
+        output = subprocess.run([command, "predict", "--model", model, "--json", *paths], capture_output=True, text=True)
+        labels = [p["label"] for p in json.loads(output.stdout)["predictions"]]
+    print(json.dumps({
+        "predict 1 image s": one, "runs": one_all, "predict 100 images s": hundred, "runs_100": hundred_all,
+        "accuracy on the 100": float(np.mean(np.array(labels) == y[4000:4100])), "machine": machine(),
+    }))
+
+
+if __name__ == "__main__":
+    main()
