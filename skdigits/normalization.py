@@ -124,7 +124,7 @@ def _centre_of_mass_to_centre(field):
 class MNISTNormalizer(TransformerMixin, BaseEstimator):
     """Normalise pictures of digits into MNIST rows, in front of a digit pipeline.
 
-    Each picture goes through :func:`normalize_digit` (white ink on black,
+    Each picture goes through [`normalize_digit`][skdigits.normalization.normalize_digit] (white ink on black,
     bounding box scaled to 20x20, centre of mass at the centre of 28x28) and
     comes out as a row of 784 pixels, 0..255, which is what
     [`make_digit_pipeline`][skdigits.pipeline.make_digit_pipeline] takes.
