@@ -27,8 +27,8 @@ def make_digit_pipeline(*, preset="default", random_state=None, **params):
     preset : {"default", "reference", "accurate"}, default="default"
         Named configuration of the steps, see ``skdigits.pipeline.PRESETS``:
         "default" is fast, "reference" is the reference notebook, "accurate"
-        is the most accurate single model (about 11 times the default's
-        fit time).
+        is the most accurate single model (about four times the default's
+        training images and fit time).
     random_state : int or None, default=None
         Seeds both the augmenting step and the network.
     **params

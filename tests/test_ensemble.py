@@ -134,9 +134,9 @@ def test_max_samples_one_turns_bagging_off():
 
 
 def test_members_may_mix_presets():
-    ensemble = make_ensemble(3, preset=("accurate", "default"), random_state=0)
-    downsampling = [member.get_params()["cnn__downsampling"] for _, member in ensemble.estimators]
-    assert downsampling == ["strided", "maxpool", "strided"]
+    ensemble = make_ensemble(3, preset=("accurate", "reference"), random_state=0)
+    epochs = [member.get_params()["cnn__epochs"] for _, member in ensemble.estimators]
+    assert epochs == [10, 20, 10]
 
 
 def test_member_scores_report_accuracy_and_pairwise_disagreement(fitted_ensemble, small):

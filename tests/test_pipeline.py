@@ -173,16 +173,13 @@ def test_two_seeded_fits_give_identical_predictions(small):
     np.testing.assert_array_equal(first, second)  # augmentation and network both seeded
 
 
-def test_accurate_preset_is_the_strided_kaggle_network(small):
+def test_accurate_preset_trains_longer_on_fresh_copies_with_averaged_weights(small):
     X, y, X_new, _ = small
-    pipe = make_digit_pipeline(preset="accurate", epochs=1, random_state=0)
-    params = pipe.get_params()
-    assert params["cnn__downsampling"] == "strided"
-    assert params["cnn__filters"] == (32, 64) and params["cnn__dense_units"] == (128,)
-    assert params["augment__n_copies"] == 1 and params["augment__keep_original"]
-    pipe.fit(X, y)
-    strided = [layer for layer in pipe[-1].model_.layers if getattr(layer, "strides", None) == (2, 2)]
-    assert len(strided) == 2
+    params = make_digit_pipeline(preset="accurate").get_params()
+    assert params["augment__per_epoch"] and params["augment__keep_original"] and params["augment__n_copies"] == 1
+    assert params["cnn__ema_decay"] == 0.999 and params["cnn__lr_schedule"] == "cosine" and params["cnn__epochs"] == 10
+    pipe = make_digit_pipeline(preset="accurate", epochs=1, min_steps=0, random_state=0).fit(X, y)
+    assert pipe[-1].augmentation_["n_copies"] == 1
     assert pipe.predict(X_new).shape == (200,)
 
 
