@@ -50,3 +50,16 @@ def machine():
 
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def command_seconds(argv, runs):
+    """Wall time of running `argv` in a fresh process, `runs` times (start-up included)."""
+    import subprocess
+    import time
+
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return times

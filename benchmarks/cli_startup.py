@@ -7,20 +7,13 @@ or predict. Best of 5 runs each, in fresh processes.
 
 import json
 import shutil
-import subprocess
 import sys
-import time
 
-from _data import machine
+from _data import command_seconds, machine
 
 
 def best_of(argv, runs=5):
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(argv, check=True, capture_output=True)
-        times.append(time.perf_counter() - started)
-    return round(min(times), 3)
+    return round(min(command_seconds(argv, runs)), 3)
 
 
 def main():

@@ -13,24 +13,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from _data import machine
+from _data import command_seconds, machine
 
 import skdigits
 from skdigits.datasets import load_sample
 
 
 def best_of(argv, runs=3):
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(argv, check=True, capture_output=True)
-        times.append(time.perf_counter() - started)
+    times = command_seconds(argv, runs)
     return round(min(times), 2), [round(t, 2) for t in times]
 
 
