@@ -23,6 +23,7 @@ from skdigits.presets import parse_overrides
 
 import skdigits
 from skdigits import make_digit_pipeline, make_ensemble
+from skdigits.augment import images_per_epoch
 from skdigits.ensemble import member_scores
 from skdigits.pipeline import PRESETS
 
@@ -84,10 +85,8 @@ def images_seen(model):
     total = 0
     for pipe in getattr(model, "estimators_", [model]):
         network = pipe._final_estimator
-        per_epoch = network.X_shape_[0]  # rows the network got: bagged, with static copies
-        if network.augmentation_ is not None:  # per-epoch copies are drawn inside the network
-            per_epoch *= network.augmentation_["keep_original"] + network.augmentation_["n_copies"]
-        total += per_epoch * network.epochs
+        # rows the network got (bagged, with static copies), times the per-epoch copies it drew itself
+        total += images_per_epoch(network.X_shape_[0], network.augmentation_) * network.epochs
     return total
 
 

@@ -13,7 +13,7 @@ from sklearn.utils.validation import _num_samples, validate_data
 
 from .preprocessing import check_targets
 
-__all__ = ["AugmentingResampler", "random_affine", "transform_images"]
+__all__ = ["AugmentingResampler", "fresh_copies_dataset", "images_per_epoch", "random_affine", "transform_images"]
 
 _CHUNK = 4096  # images warped at once by random_affine: bounds the memory of one call
 
@@ -153,6 +153,21 @@ def _as_image_stack(images):
     return images.reshape(len(images), side, side, 1)
 
 
+def images_per_epoch(n_images, augmentation):
+    """Images the network trains on per epoch: `n_images`, or with per-epoch copies
+    ``keep_original`` times the originals plus ``n_copies`` fresh copies of each.
+
+    Examples
+    --------
+    >>> from skdigits.augment import images_per_epoch
+    >>> images_per_epoch(1000, None), images_per_epoch(1000, {"keep_original": True, "n_copies": 2})
+    (1000, 3000)
+    """
+    if augmentation is None:
+        return n_images
+    return n_images * (int(augmentation["keep_original"]) + augmentation["n_copies"])
+
+
 def fresh_copies_dataset(X, y, sample_weight, augmentation, *, batch_size):
     """A ``tf.data`` pipeline that augments anew every time an image is drawn.
 
@@ -192,7 +207,7 @@ def fresh_copies_dataset(X, y, sample_weight, augmentation, *, batch_size):
     """
     n_images = len(X)
     n_originals = n_images * int(augmentation["keep_original"])
-    epoch_size = n_originals + n_images * augmentation["n_copies"]
+    epoch_size = images_per_epoch(n_images, augmentation)
     seed = int(augmentation["seed"])
     sample_shape = X.shape[1:]
     images = tf.convert_to_tensor(_as_image_stack(np.asarray(X, np.float32)))

@@ -18,7 +18,7 @@ from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_params
 from sklearn.utils.validation import _num_samples
 
-from .augment import fresh_copies_dataset
+from .augment import fresh_copies_dataset, images_per_epoch
 from .preprocessing import check_targets
 
 __all__ = [
@@ -276,7 +276,6 @@ def recalibrate_batchnorm(model, images, *, batch_size=1024):
         layer.moving_mean.assign(tf.cast(mean, layer.moving_mean.dtype))
         layer.moving_variance.assign(tf.cast(tf.maximum(total_sq / count - mean**2, 0.0), layer.moving_variance.dtype))
     return model
-
 
 
 @validate_params(
@@ -588,14 +587,13 @@ class DigitCNNClassifier(KerasClassifier):
         fit_time = _as_callback_list(kwargs.pop("callbacks", None))
         constructor_callbacks = self._fit_callbacks
         augmentation = getattr(self, "augmentation_", None)
-        copies = 1 if augmentation is None else augmentation["keep_original"] + augmentation["n_copies"]
-        self.batch_size_ = self._batch_size_for(len(X) * copies, epochs)
+        self.batch_size_ = self._batch_size_for(images_per_epoch(len(X), augmentation), epochs)
         images = X
-        if augmentation is not None:
+        if augmentation is None:
+            kwargs["batch_size"] = self.batch_size_
+        else:  # the dataset batches and shuffles
             X = fresh_copies_dataset(X, y, sample_weight, augmentation, batch_size=self.batch_size_)
             y = sample_weight = None
-        kwargs["batch_size"] = self.batch_size_
-        if augmentation is not None:  # the dataset batches and shuffles
             kwargs.update(batch_size=None, shuffle=False)
         checkpoints = self._checkpoint_callbacks(validated="validation_data" in kwargs or bool(self.validation_split))
         averaging = [] if self.ema_decay is None else [_WeightAverage(self.ema_decay)]
