@@ -75,32 +75,33 @@ def normalize_digit(image, *, invert=None, threshold=0.2):
 
 def _ink(pixels, invert, threshold):
     """Ink strength in 0..1 per pixel, background 0."""
-    if pixels.ndim == 3 and pixels.shape[2] in (3, 4):
-        scale = 255.0 if pixels.dtype.kind in "ui" or pixels.max() > 1 else 1.0
-        rgb = pixels[..., :3].astype(np.float64) / scale
-        grey = rgb @ np.array([0.299, 0.587, 0.114])
-        if pixels.shape[2] == 4 and np.ptp(pixels[..., 3]) > 0:  # strokes on a transparent background
-            return _clean(pixels[..., 3].astype(np.float64) / scale, threshold)
-    elif pixels.ndim == 2:
-        scale = 255.0 if pixels.dtype.kind in "ui" or pixels.max() > 1 else 1.0
-        grey = pixels.astype(np.float64) / scale
-    else:
+    if not (pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] in (3, 4))):
         raise ValueError(
             f"an image of shape {pixels.shape} is not a picture; expected (height, width) grey pixels, or "
             "(height, width, 3) RGB or (height, width, 4) RGBA."
         )
-    if grey.size == 0:
+    if pixels.size == 0:
         raise ValueError("the image is empty (0 pixels); expected a picture of one digit.")
+    scale = 255.0 if pixels.dtype.kind in "ui" or pixels.max() > 1 else 1.0
+    if pixels.ndim == 2:
+        grey = pixels.astype(np.float64) / scale
+    elif pixels.shape[2] == 4 and np.ptp(pixels[..., 3]) > 0:  # strokes on a transparent background
+        return _clean(pixels[..., 3].astype(np.float64) / scale, threshold)
+    else:
+        grey = pixels[..., :3].astype(np.float64) / scale @ np.array([0.299, 0.587, 0.114])
     if invert is None:
-        border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-        invert = np.median(border) > 0.5
+        invert = np.median(_border(grey)) > 0.5
     return _clean(1 - grey if invert else grey, threshold)
+
+
+def _border(pixels):
+    """The pixels of the outermost rows and columns."""
+    return np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
 
 
 def _clean(ink, threshold):
     """Subtract the background level, stretch the ink to 0..1 and zero what is below `threshold`."""
-    background = np.median(np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]]))
-    ink = np.clip(ink - background, 0, None)
+    ink = np.clip(ink - np.median(_border(ink)), 0, None)
     peak = ink.max()
     if peak <= 0:
         return ink
