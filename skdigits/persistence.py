@@ -57,8 +57,10 @@ SAFE_CLASSES = {
 }
 """The only classes ``load`` will create, by the name stored in the manifest."""
 
-#: Largest unpacked size of each member ``save`` writes; "weights" is each cnn-<n>.weights.h5.
-MEMBER_LIMITS = {"manifest.json": 16 * 2**20, "SHA256SUMS": 2**16, "weights": 512 * 2**20}
+#: Largest unpacked size of each member ``save`` writes, by name; each network's
+#: ``cnn-<n>.weights.h5`` may hold WEIGHTS_LIMIT.
+MEMBER_LIMITS = {"manifest.json": 16 * 2**20, "SHA256SUMS": 2**16}
+WEIGHTS_LIMIT = 512 * 2**20
 MAX_MEMBERS = 258  # the manifest, the checksums and up to 256 networks
 MAX_TOTAL_SIZE = 2 * 2**30
 MAX_COMPRESSION_RATIO = 100  # for members over 1 MB: weights barely compress, JSON about 10x
@@ -351,7 +353,8 @@ def _read_members(path):
 
 
 def _member_limit(name):
-    return MEMBER_LIMITS["weights"] if _WEIGHTS_NAME.fullmatch(name) else MEMBER_LIMITS[name]
+    """The largest size member `name` may unpack to, or None if ``save`` never writes that name."""
+    return WEIGHTS_LIMIT if _WEIGHTS_NAME.fullmatch(name) else MEMBER_LIMITS.get(name)
 
 
 def _check_member_list(path, infos):
@@ -362,7 +365,7 @@ def _check_member_list(path, infos):
             "refusing to read it."
         )
     names = [info.filename for info in infos]
-    unexpected = sorted({name for name in names if name not in MEMBER_LIMITS and not _WEIGHTS_NAME.fullmatch(name)})
+    unexpected = sorted({name for name in names if _member_limit(name) is None})
     if unexpected or len(set(names)) != len(names):
         found = unexpected or sorted({name for name in names if names.count(name) > 1})
         raise ModelFileError(

@@ -166,12 +166,13 @@ def test_load_refuses_unknown_class_in_crafted_file(saved, tmp_path):
     assert not marker.exists()
 
 
-def test_load_refuses_extra_members_without_opening_them(saved, tmp_path):
+@pytest.mark.parametrize("name", ["extra.pkl", "weights"])
+def test_load_refuses_extra_members_without_opening_them(saved, tmp_path, name):
     marker = tmp_path / "pwned"
     members = _members(saved)
-    members["extra.pkl"] = pickle.dumps(_Marker(marker))
+    members[name] = pickle.dumps(_Marker(marker))
     _write_members(saved, members)
-    with pytest.raises(ModelFileError, match=r"holds members \['extra.pkl'\] that skdigits.save never writes"):
+    with pytest.raises(ModelFileError, match=rf"holds members \['{name}'\] that skdigits.save never writes"):
         skdigits.load(saved)
     assert not marker.exists()
 
