@@ -17,7 +17,7 @@ def main(argv=None) -> int:
     try:
         with sigterm_as_keyboard_interrupt():
             return args.handler(args)
-    except (ValueError, FileNotFoundError, FileExistsError, OSError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, OSError, ImportError) as error:
         print(f"skdigits {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -90,6 +90,19 @@ def _make_parser():
                      help="the digits are darker than the paper (default: decided per image from its border)")
     ink.add_argument("--light-ink", dest="invert", action="store_const", const=False,
                      help="the digits are lighter than the background, as in MNIST")
+
+    serve = _add_command(
+        commands, "serve", _serve, "serve a page to draw digits for a model, and POST /predict (needs skdigits[serve])",
+        trains=False,
+    )
+    serve.add_argument("--model", required=True, help="fitted model (.skdigits; .joblib only with --trust-pickle)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes the model to the network")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument("--trust-pickle", action="store_true",
+                       help="allow a .joblib model: unpickling runs code from the file, so only for files you trust")
+    serve.add_argument("--max-upload-mb", type=float, default=10.0, help="largest image upload, in megabytes")
+    serve.add_argument("--max-pixels", type=int, default=16_000_000,
+                       help="largest image decoded, in pixels (checked before decoding: decompression bombs)")
 
     submit = _add_command(commands, "submit", _submit, "predict a Kaggle test.csv with a saved model and write a submission")
     submit.add_argument("--model", required=True, help="fitted pipeline saved by 'skdigits train' (.skdigits or .joblib)")
@@ -294,6 +307,7 @@ def _predict(args):
     import numpy as np
 
     from .datasets import load_images
+    from .serve import describe_prediction
 
     model = _load_model(args.model)
     rows, names, failures = [], [], []
@@ -307,15 +321,9 @@ def _predict(args):
                 print(f"skdigits predict: error: {error}", file=sys.stderr)
     results = []
     if rows:
-        proba = model.predict_proba(np.stack(rows))
-        classes = np.asarray(model.classes_)
-        for name, row in zip(names, proba):
-            top = np.argsort(row)[::-1][:3]
-            results.append({
-                "file": name,
-                "label": classes[top[0]].item(),
-                "top3": [{"label": classes[i].item(), "probability": round(float(row[i]), 4)} for i in top],
-            })
+        classes = model.classes_
+        results = [{"file": name, **describe_prediction(classes, row)}
+                   for name, row in zip(names, model.predict_proba(np.stack(rows)))]
     if args.json:
         print(json.dumps({"predictions": results, "errors": failures}, indent=1))
     else:
@@ -323,6 +331,34 @@ def _predict(args):
             top = ", ".join(f"{guess['label']}: {guess['probability']:.3f}" for guess in result["top3"])
             print(f"{result['file']}: {result['label']}  ({top})")
     return 1 if failures else 0
+
+
+def _serve(args):
+    from .persistence import load, model_format
+
+    try:
+        from .serve import run_server
+        import starlette, uvicorn  # noqa: F401, E401  (fail here, before the model loads, if the extra is missing)
+    except ImportError as missing:
+        raise ImportError(
+            f"skdigits serve needs Starlette and uvicorn ({missing}); install them with: pip install 'skdigits[serve]'"
+        ) from None
+    if model_format(args.model) == "joblib" and not args.trust_pickle:
+        raise ValueError(
+            f"{args.model} is a pickle (joblib) file, and unpickling runs code from the file; pass --trust-pickle "
+            "only for a file you trust, or save the model as .skdigits (skdigits train -o model.skdigits)."
+        )
+    model = load(args.model, allow_pickle=args.trust_pickle)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"skdigits serve: warning: binding {args.host}: other machines can reach this model", file=sys.stderr)
+    print(f"skdigits serve: {args.model} at http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        run_server(model, host=args.host, port=args.port, max_upload_bytes=round(args.max_upload_mb * 1024 * 1024),
+                   max_pixels=args.max_pixels)
+    except KeyboardInterrupt:  # uvicorn hands a handled SIGTERM back to the handler that was there before
+        pass
+    print("skdigits serve: stopped", flush=True)
+    return 0
 
 
 def _submit(args):

@@ -5,6 +5,7 @@ import contextlib
 import gzip
 import io
 import lzma
+import os
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -15,7 +16,9 @@ import pyarrow
 
 from .preprocessing import N_PIXELS, PIXEL_COLUMNS, check_pixels
 
-__all__ = ["load_idx", "load_images", "load_kaggle_test", "load_kaggle_train", "load_sample"]
+__all__ = [
+    "ImageTooLargeError", "load_idx", "load_images", "load_kaggle_test", "load_kaggle_train", "load_sample", "read_image",
+]
 
 
 def load_kaggle_train(path) -> tuple[np.ndarray, np.ndarray]:
@@ -239,17 +242,41 @@ def load_images(images, *, invert=None, threshold=0.2) -> np.ndarray:
         try:
             rows.append(normalize_digit(pixels, invert=invert, threshold=threshold).reshape(-1))
         except ValueError as error:
-            raise ValueError(f"{name}: {error}") from None
+            raise type(error)(f"{name}: {error}") from None  # a BlankImageError stays one
     if not rows:
         raise ValueError("no images given; pass image files or pixel arrays.")
     return np.stack(rows)
 
 
-def read_image(path) -> np.ndarray:
-    """Decode one image file with Pillow: (height, width) grey, (..., 3) RGB or (..., 4) with transparency.
+class ImageTooLargeError(ValueError):
+    """An image that would decode to more pixels than allowed (a decompression bomb, or a huge scan)."""
 
-    Refuses files over [`MAX_IMAGE_PIXELS`][skdigits.datasets.MAX_IMAGE_PIXELS]
-    before decoding them, and names the file in every error.
+
+def read_image(source, *, max_pixels=MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Decode one image with Pillow: (height, width) grey, (..., 3) RGB or (..., 4) with transparency.
+
+    Refuses images over `max_pixels` from their header, before decoding
+    them, and names the file in every error.
+
+    Parameters
+    ----------
+    source : str, path-like or binary file object
+        An image file, or its bytes in a file object (``io.BytesIO``).
+    max_pixels : int, default=MAX_IMAGE_PIXELS
+        Largest width x height decoded.
+
+    Returns
+    -------
+    pixels : ndarray, dtype uint8
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ImageTooLargeError
+        If the image has more than `max_pixels` pixels (a ``ValueError``).
+    ValueError
+        If Pillow cannot read it.
 
     Examples
     --------
@@ -263,27 +290,30 @@ def read_image(path) -> np.ndarray:
     """
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; check the path to the image.")
+    if isinstance(source, (str, os.PathLike)):
+        name = source = Path(source)
+        if not source.is_file():
+            raise FileNotFoundError(f"{source} does not exist; check the path to the image.")
+    else:
+        name = getattr(source, "name", "the image")
     try:
-        with Image.open(path) as image:
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise ValueError(_too_many_pixels(path, f"is {image.width}x{image.height} pixels"))
+        with Image.open(source) as image:
+            if image.width * image.height > max_pixels:
+                raise ImageTooLargeError(_too_many_pixels(name, f"is {image.width}x{image.height} pixels", max_pixels))
             if "A" in image.getbands() or "transparency" in image.info:
                 image = image.convert("RGBA")
             else:
                 image = image.convert("L" if len(image.getbands()) == 1 else "RGB")
             return np.asarray(image)
     except Image.DecompressionBombError:  # Pillow's own limit, checked when the header is read
-        raise ValueError(_too_many_pixels(path, "has far more pixels")) from None
+        raise ImageTooLargeError(_too_many_pixels(name, "has far more pixels", max_pixels)) from None
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ValueError(f"{path} is not an image skdigits can read ({type(error).__name__}: {error}).") from None
+        raise ValueError(f"{name} is not an image skdigits can read ({type(error).__name__}: {error}).") from None
 
 
-def _too_many_pixels(path, size):
+def _too_many_pixels(name, size, max_pixels):
     return (
-        f"{path} {size}, more than the {MAX_IMAGE_PIXELS:,} skdigits decodes (a decompression bomb, or a huge "
+        f"{name} {size}, more than the {max_pixels:,} skdigits decodes (a decompression bomb, or a huge "
         "scan); crop or shrink it first."
     )
 

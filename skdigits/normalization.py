@@ -7,10 +7,14 @@ from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 
-__all__ = ["MNISTNormalizer", "normalize_digit"]
+__all__ = ["BlankImageError", "MNISTNormalizer", "normalize_digit"]
 
 _BOX = 20  # MNIST fits each digit's bounding box into 20x20 pixels ...
 _SIDE = 28  # ... inside a 28x28 field, centred by its centre of mass
+
+
+class BlankImageError(ValueError):
+    """A picture with no digit in it: no pixels, or no ink darker (or lighter) than its background."""
 
 
 def normalize_digit(image, *, invert=None, threshold=0.2):
@@ -42,8 +46,10 @@ def normalize_digit(image, *, invert=None, threshold=0.2):
 
     Raises
     ------
+    BlankImageError
+        If the image has no pixels or holds no ink (a ``ValueError``).
     ValueError
-        If the image is empty, has an unusable shape, or holds no ink.
+        If the image has an unusable shape.
 
     Examples
     --------
@@ -58,7 +64,7 @@ def normalize_digit(image, *, invert=None, threshold=0.2):
     ink = _ink(np.asarray(image), invert, threshold)
     rows, cols = np.nonzero(ink)
     if len(rows) == 0:
-        raise ValueError(
+        raise BlankImageError(
             "the image holds no ink: it is blank, or the digit is as light as the background; "
             "check the image, or pass invert=True/False if the automatic choice was wrong."
         )
@@ -81,7 +87,7 @@ def _ink(pixels, invert, threshold):
             "(height, width, 3) RGB or (height, width, 4) RGBA."
         )
     if pixels.size == 0:
-        raise ValueError("the image is empty (0 pixels); expected a picture of one digit.")
+        raise BlankImageError("the image is empty (0 pixels); expected a picture of one digit.")
     scale = 255.0 if pixels.dtype.kind in "ui" or pixels.max() > 1 else 1.0
     if pixels.ndim == 2:
         grey = pixels.astype(np.float64) / scale

@@ -11,7 +11,7 @@ import pytest
 
 MODULES = ["skdigits", "skdigits.augment", "skdigits.datasets", "skdigits.ensemble", "skdigits.model",
            "skdigits.persistence", "skdigits.pipeline", "skdigits.plotting", "skdigits.preprocessing",
-           "skdigits.normalization", "skdigits.presets", "skdigits.report", "skdigits.submission", "skdigits.tuning"]
+           "skdigits.normalization", "skdigits.presets", "skdigits.report", "skdigits.serve", "skdigits.submission", "skdigits.tuning"]
 ROOT = Path(__file__).resolve().parents[1]
 
 

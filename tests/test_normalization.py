@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from skdigits import make_digit_pipeline
 from skdigits.datasets import MAX_IMAGE_PIXELS, load_images, read_image
 from skdigits.normalization import MNISTNormalizer, normalize_digit
 
@@ -88,12 +87,6 @@ def _font_digits(size=96):
             images.append(np.asarray(page))
             labels.append(digit)
     return images, np.array(labels)
-
-
-@pytest.fixture(scope="module")
-def sample_model(sample):
-    X, y = sample
-    return make_digit_pipeline(random_state=0).fit(X[:4000], y[:4000])
 
 
 def test_a_model_trained_on_the_sample_reads_font_digits_after_normalisation(sample_model):
