@@ -8,6 +8,7 @@ from pathlib import Path
 from . import __version__
 from ._io import sigterm_as_keyboard_interrupt
 from .presets import PRESETS, parse_overrides
+from .serve import MAX_SERVED_PIXELS, MAX_UPLOAD_BYTES
 
 
 def main(argv=None) -> int:
@@ -100,8 +101,9 @@ def _make_parser():
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument("--trust-pickle", action="store_true",
                        help="allow a .joblib model: unpickling runs code from the file, so only for files you trust")
-    serve.add_argument("--max-upload-mb", type=float, default=10.0, help="largest image upload, in megabytes")
-    serve.add_argument("--max-pixels", type=int, default=16_000_000,
+    serve.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_BYTES / 2**20,
+                       help="largest image upload, in megabytes")
+    serve.add_argument("--max-pixels", type=int, default=MAX_SERVED_PIXELS,
                        help="largest image decoded, in pixels (checked before decoding: decompression bombs)")
 
     submit = _add_command(commands, "submit", _submit, "predict a Kaggle test.csv with a saved model and write a submission")
@@ -353,7 +355,7 @@ def _serve(args):
         print(f"skdigits serve: warning: binding {args.host}: other machines can reach this model", file=sys.stderr)
     print(f"skdigits serve: {args.model} at http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
     try:
-        run_server(model, host=args.host, port=args.port, max_upload_bytes=round(args.max_upload_mb * 1024 * 1024),
+        run_server(model, host=args.host, port=args.port, max_upload_bytes=round(args.max_upload_mb * 2**20),
                    max_pixels=args.max_pixels)
     except KeyboardInterrupt:  # uvicorn hands a handled SIGTERM back to the handler that was there before
         pass

@@ -3,7 +3,8 @@
 Needs the ``serve`` extra (``pip install 'skdigits[serve]'``: Starlette on
 uvicorn). Starlette and uvicorn are imported only when an app is made, so
 [`describe_prediction`][skdigits.serve.describe_prediction] (which ``skdigits
-predict`` shares) works without them.
+predict`` shares) works without them, and importing this module loads
+nothing but the standard library (the command line reads its limits).
 """
 
 import io
@@ -11,11 +12,6 @@ import json
 import os
 import threading
 from importlib import resources
-
-import numpy as np
-
-from .datasets import ImageTooLargeError, read_image
-from .normalization import BlankImageError, normalize_digit
 
 __all__ = ["MAX_SERVED_PIXELS", "MAX_UPLOAD_BYTES", "create_app", "describe_prediction", "run_server"]
 
@@ -58,6 +54,8 @@ def describe_prediction(classes, probabilities, *, top=3):
     >>> describe_prediction([0, 1, 2], [0.1, 0.7, 0.2], top=2)
     {'label': 1, 'top3': [{'label': 1, 'probability': 0.7}, {'label': 2, 'probability': 0.2}]}
     """
+    import numpy as np
+
     classes, probabilities = np.asarray(classes), np.asarray(probabilities, dtype=np.float64)
     order = np.argsort(probabilities, kind="stable")[::-1][:top]
     return {
@@ -107,9 +105,13 @@ def create_app(model, *, max_upload_bytes=MAX_UPLOAD_BYTES, max_pixels=MAX_SERVE
     ['/', '/serve.js', '/predict']
     """
     import anyio
+    import numpy as np
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
+
+    from .datasets import ImageTooLargeError, read_image
+    from .normalization import BlankImageError, normalize_digit
 
     limiter = anyio.CapacityLimiter(max_concurrent or min(4, os.cpu_count() or 1))
     predicting = threading.Lock()  # one Keras predict at a time; decoding runs in parallel
