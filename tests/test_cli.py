@@ -198,10 +198,9 @@ def digit_files(tmp_path_factory, sample):
 
 
 @pytest.fixture(scope="module")
-def sample_model_file(tmp_path_factory, sample):
-    X, y = sample
+def sample_model_file(tmp_path_factory, sample_model):
     path = tmp_path_factory.mktemp("model") / "model.skdigits"
-    skdigits.save(skdigits.make_digit_pipeline(random_state=0).fit(X[:4000], y[:4000]), path)
+    skdigits.save(sample_model, path)
     return path
 
 

@@ -14,6 +14,7 @@ let drawing = false;
 let inked = false;
 let inFlight = false;
 let pending = null; // the newest image waiting while a request is in flight
+let generation = 0; // bumped by Clear: answers about an earlier drawing are dropped
 
 pen.lineWidth = 20;
 pen.lineCap = "round";
@@ -54,6 +55,7 @@ for (const type of ["pointerup", "pointercancel"]) {
 
 document.getElementById("clear").addEventListener("click", () => {
   pen.clearRect(0, 0, canvas.width, canvas.height);
+  generation += 1;
   inked = false;
   pending = null;
   show(null);
@@ -68,7 +70,8 @@ document.getElementById("upload").addEventListener("change", (event) => {
 
 function sendCanvas() {
   if (!inked) return;
-  canvas.toBlob((blob) => send(blob), "image/png");
+  const drawn = generation;
+  canvas.toBlob((blob) => { if (drawn === generation) send(blob); }, "image/png");
 }
 
 async function send(image) {
@@ -77,17 +80,22 @@ async function send(image) {
     return;
   }
   inFlight = true;
+  const asked = generation;
   document.body.dataset.state = "busy";
   try {
     const response = await fetch("/predict", {method: "POST", body: image, headers: {"Content-Type": image.type || "application/octet-stream"}});
     const answer = await response.json();
-    if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
-    show(answer);
-    errorBox.textContent = "";
-    document.body.dataset.state = "done";
+    if (asked === generation) { // else the page was cleared meanwhile
+      if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
+      show(answer);
+      errorBox.textContent = "";
+      document.body.dataset.state = "done";
+    }
   } catch (error) {
-    errorBox.textContent = error.message;
-    document.body.dataset.state = "error";
+    if (asked === generation) {
+      errorBox.textContent = error.message;
+      document.body.dataset.state = "error";
+    }
   } finally {
     inFlight = false;
   }
