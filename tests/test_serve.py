@@ -272,6 +272,24 @@ def test_cli_serve_refuses_a_pickle_without_trust_pickle(tmp_path):
         in result.stderr
 
 
+def test_cli_serve_loads_a_pickle_with_trust_pickle_and_warns_off_loopback(monkeypatch, capsys, tmp_path,
+                                                                             sample_model, sample):
+    import skdigits.serve
+    from skdigits.cli import main
+
+    served = {}
+    monkeypatch.setattr(skdigits.serve, "run_server", lambda model, **options: served.update(model=model, **options))
+    skdigits.save(sample_model, tmp_path / "model.joblib")
+    assert main(["serve", "--model", str(tmp_path / "model.joblib"), "--trust-pickle", "--host", "0.0.0.0",
+                 "--port", "8123", "--max-upload-mb", "2", "--max-pixels", "1000000"]) == 0
+    output = capsys.readouterr()
+    assert "warning: binding 0.0.0.0: other machines can reach this model" in output.err
+    assert "at http://0.0.0.0:8123/" in output.out and "skdigits serve: stopped" in output.out
+    assert (served["host"], served["port"], served["max_upload_bytes"], served["max_pixels"]) == (
+        "0.0.0.0", 8123, 2 * 2**20, 1_000_000)
+    np.testing.assert_array_equal(served["model"].predict(sample[0][:50]), sample_model.predict(sample[0][:50]))
+
+
 def test_cli_serve_without_the_extra_says_how_to_install_it(monkeypatch, capsys, tmp_path):
     from skdigits.cli import main
 
