@@ -368,6 +368,9 @@ _ARCHITECTURE = {
 }
 
 
+_SPARSE_LOSS = "sparse_categorical_crossentropy"
+
+
 class DigitCNNClassifier(KerasClassifier):
     """The reference notebook's CNN as a scikit-learn classifier.
 
@@ -414,6 +417,11 @@ class DigitCNNClassifier(KerasClassifier):
         If set (e.g. 0.999), predict with an exponential moving average of
         the weights, updated after every step with this decay (warmed up as
         ``min(ema_decay, (1 + t) / (10 + t))``, so short fits work too).
+    label_smoothing : float, default=0.0
+        If above 0, train on one-hot targets smoothed by this much (Keras'
+        ``CategoricalCrossentropy(label_smoothing=...)``) instead of the
+        sparse cross-entropy; the labels ``fit`` takes do not change. Only
+        with the default `loss`.
     epochs : int, default=20
         Number of passes over the training data.
     batch_size : int, default=64
@@ -479,6 +487,7 @@ class DigitCNNClassifier(KerasClassifier):
         "lr_decay": [Interval(numbers.Real, 0, None, closed="neither")],
         "warmup": [Interval(numbers.Real, 0, 1, closed="left")],
         "ema_decay": [None, Interval(numbers.Real, 0, 1, closed="neither")],
+        "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "min_steps": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -502,6 +511,7 @@ class DigitCNNClassifier(KerasClassifier):
         lr_decay=0.9,
         warmup=0.1,
         ema_decay=None,
+        label_smoothing=0.0,
         epochs=20,
         batch_size=64,
         min_steps=300,
@@ -509,7 +519,7 @@ class DigitCNNClassifier(KerasClassifier):
         verbose=0,
         checkpoint_dir=None,
         optimizer="adam",
-        loss="sparse_categorical_crossentropy",
+        loss=_SPARSE_LOSS,
         metrics=("accuracy",),
         random_state=None,
         **kwargs,
@@ -535,6 +545,7 @@ class DigitCNNClassifier(KerasClassifier):
         self.lr_decay = lr_decay
         self.warmup = warmup
         self.ema_decay = ema_decay
+        self.label_smoothing = label_smoothing
         self.min_steps = min_steps
         self.predict_batch_size = predict_batch_size
         self.checkpoint_dir = checkpoint_dir
@@ -548,6 +559,11 @@ class DigitCNNClassifier(KerasClassifier):
                 "pass X.toarray()."
             )
         check_targets(y, n_samples=_num_samples(X))
+        if self.label_smoothing and self.loss != _SPARSE_LOSS:
+            raise ValueError(
+                f"label_smoothing={self.label_smoothing} replaces the loss with a smoothed categorical cross-entropy, "
+                f"but loss={self.loss!r} was given too; keep the default loss, or set label_smoothing=0."
+            )
         # set by AugmentingResampler(per_epoch=True); lost when scikeras validates X
         self.augmentation_ = getattr(X, "augmentation", None)
         return super().fit(X, y, sample_weight=sample_weight, **kwargs)
@@ -563,8 +579,18 @@ class DigitCNNClassifier(KerasClassifier):
             downsampling=self.downsampling,
         )
         compile_kwargs["metrics"] = list(compile_kwargs["metrics"] or [])
+        if self.label_smoothing:
+            compile_kwargs["loss"] = keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing)
         model.compile(**compile_kwargs)
         return model
+
+    @property
+    def target_encoder(self):
+        """scikeras' label encoder; one-hot when `label_smoothing` asks for the categorical loss."""
+        encoder = super().target_encoder
+        if self.label_smoothing:
+            encoder.set_params(loss="categorical_crossentropy")
+        return encoder
 
     # scikeras seeds through a context that sets TF_DETERMINISTIC_OPS before asking
     # TensorFlow whether determinism was on, so it leaves op determinism enabled for

@@ -326,3 +326,31 @@ def test_predict_proba_of_one_image_is_two_dimensional(images):
     clf = DigitCNNClassifier(**TINY, random_state=0).fit(X, y)
     assert clf.predict_proba(X_new[:1]).shape == (1, 10)
     assert clf.predict(X_new[:1]).shape == (1,)
+
+
+def _separable_images(n=300):
+    """Class k lights up row block k: a set any network fits to a near-zero sparse cross-entropy."""
+    y = np.arange(n) % 10
+    X = np.random.default_rng(0).random((n, 28, 28, 1), dtype=np.float32) * 0.1
+    for k in range(10):
+        X[y == k, 2 * k + 4 : 2 * k + 6] = 1.0
+    return X, y
+
+
+def test_label_smoothing_trains_on_smoothed_one_hot_targets():
+    X, y = _separable_images()
+    params = {**TINY, "epochs": 15, "batch_size": 32, "learning_rate": 1e-2, "random_state": 0}
+    plain = DigitCNNClassifier(**params).fit(X, y)
+    smoothed = DigitCNNClassifier(**params, label_smoothing=0.1).fit(X, y)
+    assert plain.history_["loss"][-1] < 0.3
+    # the smoothed target (0.91 for the class, 0.01 elsewhere) has entropy 0.500: no model gets below it
+    assert smoothed.history_["loss"][-1] > 0.5
+    assert smoothed.model_.loss.get_config()["label_smoothing"] == 0.1
+    assert smoothed.score(X, y) == 1.0 and smoothed.predict_proba(X[:5]).shape == (5, 10)
+    assert pickle.loads(pickle.dumps(smoothed)).predict(X[:20]).tolist() == smoothed.predict(X[:20]).tolist()
+
+
+def test_label_smoothing_with_another_loss_is_refused():
+    X, y = _separable_images(40)
+    with pytest.raises(ValueError, match=r"label_smoothing=0.1 replaces the loss .* but loss='mse' was given too"):
+        DigitCNNClassifier(**TINY, label_smoothing=0.1, loss="mse").fit(X, y)
