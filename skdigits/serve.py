@@ -8,7 +8,6 @@ nothing but the standard library (the command line reads its limits).
 """
 
 import io
-import json
 import os
 import threading
 from importlib import resources
@@ -161,13 +160,9 @@ def create_app(model, *, max_upload_bytes=MAX_UPLOAD_BYTES, max_pixels=MAX_SERVE
             return error(422, str(blank))
         except ValueError as bad:
             return error(400, str(bad))
-        return Response(json.dumps(answer), media_type="application/json", headers=_HEADERS)
+        return JSONResponse(answer, headers=_HEADERS)
 
-    return Starlette(routes=[
-        Route("/", page),
-        Route("/serve.js", page),
-        Route("/predict", predict, methods=["POST"]),
-    ])
+    return Starlette(routes=[*(Route(path, page) for path in _PAGE_FILES), Route("/predict", predict, methods=["POST"])])
 
 
 _INVERT = {"auto": None, "true": True, "false": False}
