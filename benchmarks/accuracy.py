@@ -66,7 +66,7 @@ def main():
     images = images_seen(model)
     result = {
         "name": f"skdigits {args.model}", "model": args.model, "split": "select" if args.select else "report", "overrides": args.set,
-        "n_train": len(X_train), "fit_s": round(fit_seconds, 1),
+        "n_train": len(X_train), "n_val": len(X_val), "fit_s": round(fit_seconds, 1),
         "images": images, "images_per_s": round(images / fit_seconds), "val_accuracy": float((predicted == y_val).mean()),
         "errors": int((predicted != y_val).sum()), "confusions": confusion_pairs(y_val, predicted),
         "predict_10k_s": round(predict_seconds, 2), "peak_rss_mb": round(peak_rss_mb()),
