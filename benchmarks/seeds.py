@@ -17,6 +17,7 @@ At the end, prints one line per candidate: errors per seed, mean errors and imag
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -26,9 +27,12 @@ HERE = Path(__file__).resolve().parent
 
 
 def parse_candidate(text):
-    """``"B128=cnn__batch_size=128,cnn__epochs=12"`` -> ``("B128", ["cnn__batch_size=128", "cnn__epochs=12"])``."""
+    """``"W=cnn__filters=(32,64),cnn__epochs=12"`` -> ``("W", ["cnn__filters=(32,64)", "cnn__epochs=12"])``.
+
+    Overrides are separated by the commas that start a new ``name=``, so tuple values keep theirs.
+    """
     name, _, overrides = text.partition("=")
-    return name, [item for item in overrides.split(",") if item]
+    return name, [item for item in re.split(r",(?=\w+=)", overrides) if item]
 
 
 def run_fit(name, overrides, seed, args, threads):
