@@ -29,7 +29,6 @@ import gzip
 import json
 import math
 import os
-import re
 import time
 from functools import partial
 from pathlib import Path
@@ -37,6 +36,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from seeds import parse_candidate as split_candidate
 
 HERE = Path(__file__).resolve().parent
 MNIST = Path(os.environ.get("SKDIGITS_MNIST_DIR", HERE.parents[1] / "shared" / "data" / "mnist"))
@@ -59,9 +59,9 @@ def preset_recipe(name="accurate"):
 
 
 def parse_candidate(text, base):
-    name, _, overrides = text.partition("=")
+    name, overrides = split_candidate(text)
     recipe = dict(base)
-    for item in (part for part in re.split(r",(?=\w+=)", overrides) if part):
+    for item in overrides:
         key, _, value = item.partition("=")
         if key not in RECIPE_KEYS:
             raise SystemExit(f"unknown recipe key {key!r} in {text!r}; expected one of {', '.join(RECIPE_KEYS)}")
