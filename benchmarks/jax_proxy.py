@@ -1,8 +1,10 @@
-"""Screen training recipes on a GPU: the `accurate` recipe re-written in plain JAX, many seeds at once.
+"""Screen training recipes on a GPU: the `accurate` recipe re-written in plain JAX.
 
 skdigits itself runs on TensorFlow, which a lent GPU machine may not have; this script
-needs only JAX and NumPy. It trains several seeds of each candidate and prints each seed's errors on the selection split (fit on the first
-32,000 images, score images 42,000-50,000) or, with ``--report``, the reported split.
+needs only JAX and NumPy. It trains several seeds of each candidate, one after the other,
+and prints each seed's errors on the selection split (fit on the first 32,000 images,
+score images 42,000-50,000) or, with ``--report``, the reported split. Run several
+processes side by side to fill a GPU (``XLA_PYTHON_CLIENT_PREALLOCATE=false``).
 It is a proxy: choose candidates with it, then confirm them with
 ``benchmarks/seeds.py`` on the package itself.
 
@@ -16,11 +18,11 @@ BatchNorm statistics measured exactly on 2,048 training images at the end, and b
 (each member on its own random ``max_samples`` share). What differs: random streams,
 the final partial batch of an epoch (dropped here), and floating-point order.
 
-    python benchmarks/jax_proxy.py R10 B128=batch_size=128 --seeds 8 --results proxy.jsonl
-    python benchmarks/jax_proxy.py R10 --report --seeds 3 --probs probs.npz
+    python benchmarks/jax_proxy.py ACC B128=batch_size=128 --seeds 0 1 2 3 4 5 6 7 --results proxy.jsonl
+    python benchmarks/jax_proxy.py ACC --report --seeds 0 1 2 --probs probs.npz
 
-Candidates are ``NAME=key=value,key=value`` with the keys of ``RECIPE_KEYS`` (a bare
-``R10`` is the preset as it is).
+Candidates are ``NAME=key=value,key=value`` with the keys of ``RECIPE_KEYS``, overriding
+the `accurate` preset (a bare name, ``ACC``, is the preset as it is).
 """
 
 import argparse
@@ -29,6 +31,7 @@ import gzip
 import json
 import math
 import os
+import runpy
 import time
 from functools import partial
 from pathlib import Path
@@ -47,14 +50,13 @@ RECIPE_KEYS = ("filters", "dense_units", "dropout", "batch_size", "learning_rate
 
 def preset_recipe(name="accurate"):
     """The preset's values under this script's keys, read from skdigits/presets.py without importing skdigits."""
-    namespace = {}
-    exec((HERE.parent / "skdigits" / "presets.py").read_text(), namespace)
-    preset = namespace["PRESETS"][name]
+    preset = runpy.run_path(str(HERE.parent / "skdigits" / "presets.py"))["PRESETS"][name]
     recipe = {key.split("__", 1)[1]: value for key, value in preset.items() if key.split("__", 1)[1] in RECIPE_KEYS}
     recipe.setdefault("label_smoothing", 0.0)
     recipe.setdefault("ema_decay", None)
     recipe.setdefault("max_samples", 1.0)
-    assert preset["cnn__lr_schedule"] == "cosine" and preset["augment__per_epoch"], "the proxy covers per-step cosine, fresh copies"
+    if preset["cnn__lr_schedule"] != "cosine" or not preset["augment__per_epoch"]:
+        raise SystemExit(f"preset {name!r} is outside the proxy: it covers the per-step cosine schedule with fresh copies")
     return recipe
 
 
@@ -276,8 +278,7 @@ def run_candidate(recipe, seeds, X, y, X_val, stop_at, on_fit=print):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("candidates", nargs="+", help="NAME or NAME=key=value,key=value")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 of every candidate (default 3)")
-    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of every candidate (default 0 1 2)")
     parser.add_argument("--report", action="store_true", help="reported split instead of the selection split")
     parser.add_argument("--results", type=Path, help="append one JSON line per candidate here")
     parser.add_argument("--probs", type=Path, help="save every seed's validation probabilities (float16) here")
@@ -289,7 +290,7 @@ def main():
     X, y = X[: args.limit], y[: args.limit]
     X, y, X_val = jnp.asarray(X), jnp.asarray(y), jnp.asarray(X_val)
     base = preset_recipe()
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    seeds = args.seeds
     print(f"device {jax.devices()[0].device_kind}, split {'report' if args.report else 'select'}, n_val {len(y_val)}, "
           f"seeds {seeds}, base {base}", flush=True)
     all_probs = {}
