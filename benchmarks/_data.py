@@ -20,15 +20,22 @@ def load_mnist():
     return load_idx(MNIST / "train-images-idx3-ubyte.gz", MNIST / "train-labels-idx1-ubyte.gz")
 
 
-def load_split(n_train=42_000, n_val=10_000):
-    X, y = load_mnist()
+def split_rows(X, y, *, select=False, n_train=42_000, n_val=10_000):
+    """The benchmark splits of arrays in MNIST order: the first `n_train` to train and the last
+    `n_val` to validate, or with `select` the first 32,000 and images 42,000-50,000 (disjoint
+    from the last 10,000)."""
+    if select:
+        return X[:32_000], y[:32_000], X[42_000:50_000], y[42_000:50_000]
     return X[:n_train], y[:n_train], X[-n_val:], y[-n_val:]
+
+
+def load_split(n_train=42_000, n_val=10_000):
+    return split_rows(*load_mnist(), n_train=n_train, n_val=n_val)
 
 
 def load_selection_split():
     """Train on the first 32,000, validate on 42,000-50,000: disjoint from load_split's validation."""
-    X, y = load_mnist()
-    return X[:32_000], y[:32_000], X[42_000:50_000], y[42_000:50_000]
+    return split_rows(*load_mnist(), select=True)
 
 
 def machine():

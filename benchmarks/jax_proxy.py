@@ -30,7 +30,6 @@ import ast
 import gzip
 import json
 import math
-import os
 import runpy
 import time
 from functools import partial
@@ -39,10 +38,10 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _data import MNIST, split_rows
 from seeds import parse_candidate as split_candidate
 
 HERE = Path(__file__).resolve().parent
-MNIST = Path(os.environ.get("SKDIGITS_MNIST_DIR", HERE.parents[1] / "shared" / "data" / "mnist"))
 
 RECIPE_KEYS = ("filters", "dense_units", "dropout", "batch_size", "learning_rate", "warmup", "epochs", "ema_decay",
                "label_smoothing", "rotation", "zoom", "shift", "keep_original", "n_copies", "max_samples")
@@ -72,6 +71,7 @@ def parse_candidate(text, base):
 
 
 def read_idx(path):
+    """An IDX array (skdigits.datasets.load_idx imports TensorFlow with the package, which the GPU machine lacks)."""
     with gzip.open(path, "rb") as file:
         data = file.read()
     n_dims = data[3]
@@ -82,9 +82,7 @@ def read_idx(path):
 def load_split(report):
     images = read_idx(MNIST / "train-images-idx3-ubyte.gz").astype(np.float32) / 255
     labels = read_idx(MNIST / "train-labels-idx1-ubyte.gz").astype(np.int32)
-    if report:
-        return images[:50_000], labels[:50_000], images[-10_000:], labels[-10_000:]
-    return images[:32_000], labels[:32_000], images[42_000:50_000], labels[42_000:50_000]
+    return split_rows(images, labels, select=not report, n_train=50_000)
 
 
 # ---------------------------------------------------------------- the network
@@ -242,14 +240,19 @@ def predict_proba(params, X_train, rows, calibration_key, X_val):
     return jax.nn.softmax(logits)
 
 
+def fit_shape(recipe, n_train):
+    """(rows kept by bagging, images per epoch, optimiser steps per epoch): an epoch's last
+    partial batch is dropped."""
+    n_kept = max(1, round(recipe["max_samples"] * n_train))
+    n_images = (int(recipe["keep_original"]) + recipe["n_copies"]) * n_kept
+    return n_kept, n_images, n_images // recipe["batch_size"]
+
+
 def fit_predict(seed, recipe, step, X, y, X_val):
     """Train one member under `recipe` from `seed`; its probabilities on `X_val` and the images it saw."""
     init_key, bag_key, order_key, train_key, calibration_key = jax.random.split(jax.random.PRNGKey(seed), 5)
-    n_kept = max(1, round(recipe["max_samples"] * len(X)))
+    n_kept, n_images, steps_per_epoch = fit_shape(recipe, len(X))
     rows = jnp.sort(jax.random.permutation(bag_key, len(X))[:n_kept])
-    n_images = (int(recipe["keep_original"]) + recipe["n_copies"]) * n_kept
-    steps_per_epoch = n_images // recipe["batch_size"]
-    n_steps = steps_per_epoch * recipe["epochs"]
     params = init_params(init_key, recipe["filters"], recipe["dense_units"])
     zeros = jax.tree.map(jnp.zeros_like, params)
     state = (params, zeros, zeros, params, jnp.float32(0), train_key)
@@ -258,14 +261,13 @@ def fit_predict(seed, recipe, step, X, y, X_val):
         for batch in order:
             state = step(state, batch, rows, X, y)
     weights = state[3] if recipe["ema_decay"] else state[0]
-    return np.asarray(predict_proba(weights, X, rows, calibration_key, X_val)), n_steps * recipe["batch_size"]
+    images_seen = steps_per_epoch * recipe["epochs"] * recipe["batch_size"]
+    return np.asarray(predict_proba(weights, X, rows, calibration_key, X_val)), images_seen
 
 
-def run_candidate(recipe, seeds, X, y, X_val, stop_at, on_fit=print):
+def run_candidate(recipe, seeds, X, y, X_val, stop_at, on_fit):
     """Fit the seeds in turn, none started after `stop_at` (perf_counter seconds); `on_fit(seed, proba)` after each."""
-    n_views = int(recipe["keep_original"]) + recipe["n_copies"]
-    n_kept = max(1, round(recipe["max_samples"] * len(X)))
-    step = make_step(recipe, n_views * n_kept // recipe["batch_size"] * recipe["epochs"])
+    step = make_step(recipe, fit_shape(recipe, len(X))[2] * recipe["epochs"])
     started, fits = time.perf_counter(), []
     for seed in seeds:
         if time.perf_counter() > stop_at:
@@ -273,6 +275,10 @@ def run_candidate(recipe, seeds, X, y, X_val, stop_at, on_fit=print):
         fits.append(fit_predict(seed, recipe, step, X, y, X_val))
         on_fit(seed, fits[-1][0])
     return [proba for proba, _ in fits], time.perf_counter() - started, fits[0][1] if fits else 0
+
+
+def count_errors(proba, y):
+    return int((proba.argmax(-1) != y).sum())
 
 
 def main():
@@ -297,19 +303,20 @@ def main():
     stop_at = time.perf_counter() + args.deadline
     for text in args.candidates:
         name, recipe = parse_candidate(text, base)
+
         def report_fit(seed, proba, name=name):
-            print(f"{name} seed {seed}: {int((proba.argmax(1) != y_val).sum())} errors", flush=True)
+            print(f"{name} seed {seed}: {count_errors(proba, y_val)} errors", flush=True)
 
         probas, seconds, images = run_candidate(recipe, seeds, X, y, X_val, stop_at, report_fit)
         if not probas:
             print(f"deadline: {name} not run", flush=True)
             continue
         proba = np.stack(probas)
-        errors = [int((p.argmax(1) != y_val).sum()) for p in proba]
+        errors = [count_errors(p, y_val) for p in proba]
         line = {"name": name, "recipe": {k: recipe[k] for k in RECIPE_KEYS}, "split": "report" if args.report else "select",
                 "seeds": seeds[: len(errors)], "errors": errors, "mean_errors": round(float(np.mean(errors)), 2),
                 "sd": round(float(np.std(errors, ddof=1)), 2) if len(errors) > 1 else None,
-                "all_seeds_soft_vote_errors": int((proba.mean(0).argmax(1) != y_val).sum()),
+                "all_seeds_soft_vote_errors": count_errors(proba.mean(0), y_val),
                 "images_per_fit": images, "seconds": round(seconds, 1), "device": jax.devices()[0].device_kind}
         print(json.dumps(line), flush=True)
         if args.results:
@@ -318,6 +325,7 @@ def main():
         all_probs[name] = proba.astype(np.float16)
         if args.probs:
             np.savez_compressed(args.probs, y_val=y_val, **all_probs)
+
 
 if __name__ == "__main__":
     main()
