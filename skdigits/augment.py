@@ -13,7 +13,14 @@ from sklearn.utils.validation import _num_samples, validate_data
 
 from .preprocessing import check_targets
 
-__all__ = ["AugmentingResampler", "fresh_copies_dataset", "images_per_epoch", "random_affine", "transform_images"]
+__all__ = [
+    "AugmentingResampler",
+    "fresh_copies_dataset",
+    "images_per_epoch",
+    "random_affine",
+    "shifted_copies",
+    "transform_images",
+]
 
 _CHUNK = 4096  # images warped at once by random_affine: bounds the memory of one call
 
@@ -136,6 +143,51 @@ def random_affine(images, *, rotation=10.0, zoom=0.1, shift=0.1, random_state=No
         params = _draw_transforms(lambda low, high: rng.uniform(low, high, len(batch)), rotation, zoom, shift)
         out[start : start + _CHUNK] = keras.ops.convert_to_numpy(transform_images(batch, *params))
     return out.reshape(images.shape)
+
+
+def shifted_copies(images, offsets):
+    """Yield one copy of the images per offset, moved by whole pixels; zeros fill in.
+
+    What shift test-time augmentation averages over
+    (``DigitCNNClassifier(tta_shift=1)``). The copies are made by
+    [`transform_images`][skdigits.augment.transform_images], the augmentation's one
+    geometry, and are exact: whole-pixel shifts need no interpolation.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_samples, height, width[, channels]) or (n_samples, side * side)
+        Images to copy; rows of a square image's pixels are moved as that image.
+    offsets : iterable of (int, int)
+        Pixels to move each copy by, (down, right); negative values move up or left.
+
+    Yields
+    ------
+    copy : ndarray of float32, same shape as `images`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdigits.augment import shifted_copies
+    >>> image = np.zeros((1, 5, 5), dtype=np.float32)
+    >>> image[0, 2, 2] = 1.0
+    >>> down, left = shifted_copies(image, [(1, 0), (0, -2)])
+    >>> np.argwhere(down[0]).tolist(), np.argwhere(left[0]).tolist()
+    ([[3, 2]], [[2, 0]])
+    """
+    images = np.asarray(images, dtype=np.float32)
+    stacked = _as_image_stack(images)
+    for down, right in offsets:
+        moved = [_shift(stacked[start : start + _CHUNK], down, right) for start in range(0, len(stacked), _CHUNK)]
+        yield np.concatenate(moved).reshape(images.shape) if moved else images.copy()
+
+
+def _shift(images, down, right):
+    """`images` (n, h, w, c) moved by whole pixels, with transform_images' fractions of the
+    size that are positive towards the top left."""
+    n, height, width = images.shape[:3]
+    zeros, ones = np.zeros(n), np.ones(n)
+    moved = transform_images(images, zeros, ones, ones, np.full(n, -down / height), np.full(n, -right / width))
+    return keras.ops.convert_to_numpy(moved)
 
 
 def _as_image_stack(images):

@@ -18,7 +18,7 @@ from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_params
 from sklearn.utils.validation import _num_samples
 
-from .augment import fresh_copies_dataset, images_per_epoch
+from .augment import fresh_copies_dataset, images_per_epoch, shifted_copies
 from .preprocessing import check_targets
 
 __all__ = [
@@ -433,6 +433,13 @@ class DigitCNNClassifier(KerasClassifier):
         model is unlikely to be trained. 0 turns both off.
     predict_batch_size : int, default=1024
         Batch size for ``predict`` and ``predict_proba``.
+    tta_shift : int, default=0
+        Shift test-time augmentation: if above 0, ``predict``,
+        ``predict_proba`` and ``score`` average the probabilities of each
+        image and of four copies moved this many pixels up, down, left and
+        right ([`shifted_copies`][skdigits.augment.shifted_copies]), at five
+        times the prediction cost. Training and the validation scores
+        during ``fit`` do not use it; it can be set on a fitted model.
     verbose : int, default=0
         Keras' progress output during ``fit``: 0 silent, 1 progress bar,
         2 one line per epoch. Prediction is always silent.
@@ -492,6 +499,7 @@ class DigitCNNClassifier(KerasClassifier):
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "min_steps": [Interval(numbers.Integral, 0, None, closed="left")],
         "predict_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tta_shift": [Interval(numbers.Integral, 0, None, closed="left")],
         "verbose": ["verbose"],
         "checkpoint_dir": [None, str, os.PathLike],
         "random_state": ["random_state"],
@@ -516,6 +524,7 @@ class DigitCNNClassifier(KerasClassifier):
         batch_size=64,
         min_steps=300,
         predict_batch_size=1024,
+        tta_shift=0,
         verbose=0,
         checkpoint_dir=None,
         optimizer="adam",
@@ -548,6 +557,7 @@ class DigitCNNClassifier(KerasClassifier):
         self.label_smoothing = label_smoothing
         self.min_steps = min_steps
         self.predict_batch_size = predict_batch_size
+        self.tta_shift = tta_shift
         self.checkpoint_dir = checkpoint_dir
 
     def fit(self, X, y, sample_weight=None, **kwargs):
@@ -680,7 +690,13 @@ class DigitCNNClassifier(KerasClassifier):
     def _predict_raw(self, X, **kwargs):
         kwargs.setdefault("batch_size", self.predict_batch_size)
         kwargs.setdefault("verbose", 0)
-        return super()._predict_raw(X, **kwargs)
+        probabilities = super()._predict_raw(X, **kwargs)  # validates X
+        if not self.tta_shift:
+            return probabilities
+        offsets = [(0, self.tta_shift), (0, -self.tta_shift), (self.tta_shift, 0), (-self.tta_shift, 0)]
+        for copy in shifted_copies(self.feature_encoder_.transform(np.asarray(X, dtype=np.float32)), offsets):
+            probabilities = probabilities + self.model_.predict(copy, **kwargs)
+        return probabilities / (len(offsets) + 1)
 
     def __sklearn_tags__(self):
         # scikeras puts ClassifierMixin after BaseEstimator in the MRO, so its

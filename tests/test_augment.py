@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from skdigits import AugmentingResampler
-from skdigits.augment import fresh_copies_dataset, random_affine, transform_images
+from skdigits.augment import fresh_copies_dataset, random_affine, shifted_copies, transform_images
 
 
 @pytest.fixture
@@ -87,6 +87,25 @@ def test_random_affine_is_reproducible_with_random_state(sample):
     images = sample[0][:20].reshape(-1, 28, 28, 1) / 255
     np.testing.assert_array_equal(random_affine(images, random_state=3), random_affine(images, random_state=3))
     assert not np.array_equal(random_affine(images, random_state=3), random_affine(images, random_state=4))
+
+
+def _moved_by_slicing(images, down, right):
+    moved = np.zeros_like(images)
+    height, width = images.shape[1:3]
+    moved[:, max(down, 0) : height + min(down, 0), max(right, 0) : width + min(right, 0)] = images[
+        :, max(-down, 0) : height + min(-down, 0), max(-right, 0) : width + min(-right, 0)
+    ]
+    return moved
+
+
+@pytest.mark.parametrize("shape", [(5, 28, 28, 1), (5, 784)])
+def test_shifted_copies_move_by_whole_pixels_and_fill_with_zeros(sample, shape):
+    images = (sample[0][:5] / np.float32(255)).reshape(shape)
+    offsets = [(0, 1), (0, -1), (2, 0), (-1, 3)]
+    for copy, (down, right) in zip(shifted_copies(images, offsets), offsets, strict=True):
+        assert copy.shape == images.shape
+        expected = _moved_by_slicing(images.reshape(5, 28, 28, 1), down, right).reshape(shape)
+        np.testing.assert_allclose(copy, expected, atol=1e-6)
 
 
 def test_resampler_adds_copies_and_repeats_labels(sample):

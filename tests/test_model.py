@@ -320,6 +320,24 @@ def test_architecture_defaults_are_the_builders():
         assert params[name] == builder[name].default
 
 
+def test_tta_shift_averages_the_image_and_four_shifted_copies(images):
+    X, y, X_new = images
+    clf = DigitCNNClassifier(**TINY, random_state=0).fit(X, y)
+    network = clf.model_
+    plain = network.predict(X_new, verbose=0)
+    copies = [np.roll(X_new, shift, axis=axis) for shift in (1, -1) for axis in (1, 2)]
+    for copy, (axis, edge) in zip(copies, [(1, 0), (2, 0), (1, -1), (2, -1)]):
+        np.moveaxis(copy, axis, 0)[edge] = 0  # zeros, not wrapped pixels, fill in
+    expected = (plain + sum(network.predict(copy, verbose=0) for copy in copies)) / 5
+
+    np.testing.assert_allclose(clf.predict_proba(X_new), plain, rtol=1e-5, atol=1e-6)  # off by default
+    clf.set_params(tta_shift=1)  # on a fitted model, no refit
+    np.testing.assert_allclose(clf.predict_proba(X_new), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(clf.predict(X_new), clf.classes_[expected.argmax(axis=1)])
+    assert not np.allclose(expected, plain, atol=1e-3)
+    assert clf.predict_proba(X_new[:1]).shape == (1, 10)
+
+
 def test_predict_proba_of_one_image_is_two_dimensional(images):
     # regression: scikeras 0.13 returned shape (10,) for one image, which broke soft voting and reports
     X, y, X_new = images
