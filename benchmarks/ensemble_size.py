@@ -6,10 +6,13 @@ same split, then scores the mean probability of every subset of k members, for k
 on that split's validation images: mean, min and max over the subsets. With --pairs, also
 each pair's errors and disagreement (the share of images the two label differently), to see
 whether members of different recipes make better pairs than members of one recipe.
-Costs one prediction per member, no training.
+With --shared, instead of the subsets: how many images are misread by how large a share of
+the members, and which images most of them misread (the errors no vote of these members can
+fix). Costs one prediction per member, no training.
 
     python benchmarks/ensemble_size.py ens_seed1.skdigits ens_seed2.skdigits [--select]
     python benchmarks/ensemble_size.py a_seed0.skdigits b_seed0.skdigits b_seed1.skdigits --select --pairs
+    python benchmarks/ensemble_size.py ens_*.skdigits single_*.skdigits --shared
 """
 
 import argparse
@@ -29,6 +32,7 @@ def main():
     parser.add_argument("models", nargs="+", help="saved ensembles or pipelines (.skdigits), fitted on the same split")
     parser.add_argument("--select", action="store_true", help="the models were fitted on the selection split")
     parser.add_argument("--pairs", action="store_true", help="also print every pair's errors and disagreement")
+    parser.add_argument("--shared", action="store_true", help="print the errors the members share instead of the subsets")
     args = parser.parse_args()
     _, _, X_val, y_val = load_selection_split() if args.select else load_split(n_train=50_000)
     names, probabilities = [], []
@@ -50,12 +54,28 @@ def main():
             print(json.dumps({"pair": [names[a], names[b]], "errors": [errors([a]), errors([b])],
                               "pair_errors": errors([a, b]), "disagreement": round(float((labels[a] != labels[b]).mean()), 5),
                               "split": split}))
+    if args.shared:
+        print_shared_errors(probabilities, classes, y_val, split, first_row=42_000 if args.select else 50_000)
+        return
     for k in range(1, len(probabilities) + 1):
         accuracies = [1 - errors(subset) / len(y_val) for subset in itertools.combinations(range(len(probabilities)), k)]
         print(json.dumps({
             "members": k, "subsets": len(accuracies), "mean": round(float(np.mean(accuracies)), 5),
             "min": round(min(accuracies), 5), "max": round(max(accuracies), 5), "split": split, "machine": machine(),
         }))
+
+
+def print_shared_errors(probabilities, classes, y, split, *, first_row):
+    """How many images more than a given share of the members misread, and the images most misread
+    (by their row in the MNIST training files: `first_row` is the validation images' first)."""
+    share_wrong = (classes[probabilities.argmax(axis=2)] != y).mean(axis=0)
+    vote = classes[probabilities.mean(axis=0).argmax(axis=1)]
+    counts = {f"more than {share:.0%}": int((share_wrong > share).sum()) for share in (0, 0.1, 0.25, 0.5, 0.75, 0.9)}
+    print(json.dumps({"members": len(probabilities), "vote_errors": int((vote != y).sum()), "images_misread_by": counts,
+                      "all": int((share_wrong == 1).sum()), "split": split}))
+    for index in np.argsort(-share_wrong, kind="stable")[: counts["more than 50%"]]:
+        print(json.dumps({"mnist_row": first_row + int(index), "label": int(y[index]), "vote": int(vote[index]),
+                          "share_wrong": round(float(share_wrong[index]), 2)}))
 
 
 if __name__ == "__main__":

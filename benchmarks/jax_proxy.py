@@ -16,7 +16,9 @@ drawn by ``transform_images``' geometry (rotation, zoom per axis, shift; bilinea
 fill) next to the originals, the weight average warmed up as ``min(decay, (1+t)/(10+t))``,
 BatchNorm statistics measured exactly on 2,048 training images at the end, and bagging
 (each member on its own random ``max_samples`` share). What differs: random streams,
-the final partial batch of an epoch (dropped here), and floating-point order.
+the final partial batch of an epoch (dropped here), and floating-point order; it scores
+without the preset's shift test-time augmentation (``tta_shift``), which needs no training
+and is measured on saved models by ``benchmarks/tta.py``.
 
     python benchmarks/jax_proxy.py ACC B128=batch_size=128 --seeds 0 1 2 3 4 5 6 7 --results proxy.jsonl
     python benchmarks/jax_proxy.py ACC --report --seeds 0 1 2 --probs probs.npz

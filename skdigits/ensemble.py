@@ -122,7 +122,10 @@ def make_ensemble(n_members=4, *, preset="accurate", max_samples=0.9, n_jobs=Non
         reproducible.
     **params
         Settings of every member, as for [`make_digit_pipeline`][skdigits.pipeline.make_digit_pipeline]
-        (``epochs=8``, ``augment__rotation=12``).
+        (``epochs=8``, ``augment__rotation=12``). Members predict without
+        shift test-time augmentation (``tta_shift=0``) unless given
+        ``tta_shift=1``: it helps a single model, not a vote of four
+        (``benchmarks/README.md``), and costs five predictions per member.
 
     Returns
     -------
@@ -142,6 +145,7 @@ def make_ensemble(n_members=4, *, preset="accurate", max_samples=0.9, n_jobs=Non
     """
     presets = [preset] if isinstance(preset, str) else list(preset)
     seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=int(n_members))
+    params = {"tta_shift": 0, **params}
     members = [
         (f"member{index}", _member(presets[index % len(presets)], int(seed), max_samples, params))
         for index, seed in enumerate(seeds)

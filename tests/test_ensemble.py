@@ -6,7 +6,7 @@ from sklearn.ensemble import VotingClassifier
 from sklearn.model_selection import cross_val_score
 
 import skdigits
-from skdigits import make_ensemble
+from skdigits import make_digit_pipeline, make_ensemble
 
 from .conftest import TINY
 
@@ -137,6 +137,15 @@ def test_members_may_mix_presets():
     ensemble = make_ensemble(3, preset=("accurate", "reference"), random_state=0)
     epochs = [member.get_params()["cnn__epochs"] for _, member in ensemble.estimators]
     assert epochs == [10, 20, 10]
+
+
+def test_members_predict_without_shift_tta_unless_asked():
+    def tta(ensemble):
+        return [member.get_params()["cnn__tta_shift"] for _, member in ensemble.estimators]
+
+    assert make_digit_pipeline(preset="accurate").get_params()["cnn__tta_shift"] == 1
+    assert tta(make_ensemble(2, random_state=0)) == [0, 0]  # the accurate preset's members
+    assert tta(make_ensemble(2, tta_shift=1, random_state=0)) == [1, 1]
 
 
 def test_member_scores_report_accuracy_and_pairwise_disagreement(fitted_ensemble, small):

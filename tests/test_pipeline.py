@@ -178,7 +178,7 @@ def test_accurate_preset_trains_longer_on_fresh_copies_with_averaged_weights(sma
     params = make_digit_pipeline(preset="accurate").get_params()
     assert params["augment__per_epoch"] and params["augment__keep_original"] and params["augment__n_copies"] == 1
     assert params["cnn__ema_decay"] == 0.999 and params["cnn__lr_schedule"] == "cosine" and params["cnn__epochs"] == 10
-    assert params["cnn__batch_size"] == 64 and params["cnn__dropout"] == 0.15
+    assert params["cnn__batch_size"] == 64 and params["cnn__dropout"] == 0.15 and params["cnn__tta_shift"] == 1
     pipe = make_digit_pipeline(preset="accurate", epochs=1, min_steps=0, random_state=0).fit(X, y)
     assert pipe[-1].augmentation_["n_copies"] == 1
     assert pipe.predict(X_new).shape == (200,)
