@@ -24,11 +24,12 @@ def make_digit_pipeline(*, preset="default", random_state=None, **params):
 
     Parameters
     ----------
-    preset : {"default", "reference", "accurate"}, default="default"
+    preset : {"default", "reference", "accurate", "deskewed"}, default="default"
         Named configuration of the steps, see ``skdigits.pipeline.PRESETS``:
         "default" is fast, "reference" is the reference notebook, "accurate"
         is the most accurate single model (about four times the default's
-        training images and fit time).
+        training images and fit time), "deskewed" is "accurate" on deskewed
+        images, the other half of `make_ensemble`'s members.
     random_state : int or None, default=None
         Seeds both the augmenting step and the network.
     **params

@@ -1,14 +1,24 @@
-"""Pixel scaling and image reshaping steps."""
+"""Pixel scaling and image reshaping (and deskewing) steps."""
 
 import numbers
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-__all__ = ["IMAGE_SHAPE", "N_PIXELS", "PIXEL_COLUMNS", "ImageReshaper", "PixelScaler", "check_pixels", "check_targets"]
+__all__ = [
+    "IMAGE_SHAPE",
+    "N_PIXELS",
+    "PIXEL_COLUMNS",
+    "ImageReshaper",
+    "PixelScaler",
+    "check_pixels",
+    "check_targets",
+    "deskew",
+]
 
 N_PIXELS = 784
 IMAGE_SHAPE = (28, 28, 1)
@@ -261,13 +271,17 @@ class PixelScaler(TransformerMixin, BaseEstimator):
 
 
 class ImageReshaper(TransformerMixin, BaseEstimator):
-    """Reshape rows of pixels into images, (n, 784) -> (n, 28, 28, 1).
+    """Reshape rows of pixels into images, (n, 784) -> (n, 28, 28, 1), and optionally deskew them.
 
     Parameters
     ----------
     image_shape : tuple of int, default=(28, 28, 1)
         Shape of one image: (height, width, channels). One entry may be -1,
         inferred from the number of columns as in `numpy.reshape`.
+    deskew : bool, default=False
+        Also straighten each image by its own slant
+        ([`deskew`][skdigits.preprocessing.deskew]), at fit and at predict
+        time alike; ``inverse_transform`` does not undo it.
 
     Attributes
     ----------
@@ -288,10 +302,11 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
     (2, 784)
     """
 
-    _parameter_constraints = {"image_shape": [tuple, list]}
+    _parameter_constraints = {"image_shape": [tuple, list], "deskew": ["boolean"]}
 
-    def __init__(self, *, image_shape=IMAGE_SHAPE):
+    def __init__(self, *, image_shape=IMAGE_SHAPE, deskew=False):
         self.image_shape = image_shape
+        self.deskew = deskew
 
     def fit(self, X, y=None):
         """Check that rows of `X` have as many values as one image.
@@ -324,11 +339,12 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
         Returns
         -------
         images : ndarray of shape (n_samples, *image_shape_)
-            The same values, one image per sample.
+            The same values, one image per sample (deskewed with `deskew`).
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype="numeric")
-        return X.reshape(len(X), *self.image_shape_)
+        images = X.reshape(len(X), *self.image_shape_)
+        return deskew(images) if self.deskew else images
 
     def inverse_transform(self, X):
         """Flatten images back into rows of pixels.
@@ -351,6 +367,57 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
                 "pass the output of transform or set image_shape accordingly."
             )
         return X.reshape(len(X), -1)
+
+
+def deskew(images):
+    """Straighten each image by its own slant: shear it so that its ink has no
+    row-column covariance, and move its centre of mass to the image centre.
+
+    The classic moment-based deskewing of MNIST: for an image with centre of
+    mass (r0, c0), row variance s_rr and row-column covariance s_rc, the
+    output pixel (r, c) reads the input at (r + r0 - h, c + c0 - w +
+    (s_rc / s_rr) (r - h)), where (h, w) is the image centre; pixels are
+    interpolated bilinearly and those from outside are 0. Blank images are
+    returned unchanged.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_samples, height, width[, channels])
+        Single-channel images, intensities >= 0.
+
+    Returns
+    -------
+    deskewed : ndarray of float32, same shape as `images`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdigits.preprocessing import deskew
+    >>> slanted = np.zeros((1, 28, 28), dtype=np.float32)
+    >>> for row in range(6, 22):
+    ...     slanted[0, row, 20 - row // 2] = 1.0          # a stroke leaning right
+    >>> straight = deskew(slanted)
+    >>> columns = np.argmax(straight[0, 8:20], axis=1)
+    >>> int(columns.max() - columns.min()) <= 1         # now vertical
+    True
+    """
+    images = np.asarray(images, dtype=np.float32)
+    stack = images.reshape(images.shape[:3])
+    height, width = stack.shape[1:]
+    rows, cols = np.mgrid[:height, :width].astype(np.float64)
+    ink = stack.sum(axis=(1, 2), dtype=np.float64)
+    out = stack.copy()
+    for index in np.flatnonzero(ink > 0):
+        image = stack[index]
+        row0 = (rows * image).sum() / ink[index]
+        col0 = (cols * image).sum() / ink[index]
+        var_rows = ((rows - row0) ** 2 * image).sum() / ink[index]
+        slant = ((rows - row0) * (cols - col0) * image).sum() / ink[index] / var_rows if var_rows > 0 else 0.0
+        matrix = np.array([[1.0, 0.0], [slant, 1.0]])
+        centre = np.array([(height - 1) / 2, (width - 1) / 2])
+        offset = np.array([row0, col0]) - matrix @ centre
+        out[index] = ndimage.affine_transform(image, matrix, offset=offset, order=1)
+    return out.reshape(images.shape)
 
 
 def _resolve_image_shape(image_shape, n_features):

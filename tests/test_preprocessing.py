@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from skdigits import ImageReshaper, PixelScaler
-from skdigits.preprocessing import PIXEL_COLUMNS, check_pixels
+from skdigits.preprocessing import PIXEL_COLUMNS, check_pixels, deskew
 
 
 def test_pixel_scaler_maps_0_255_to_float32_0_1():
@@ -95,6 +95,40 @@ def test_image_reshaper_reshapes_rows_to_images_and_back(sample):
     assert images.shape == (4, 28, 28, 1)
     np.testing.assert_array_equal(images[1, :, :, 0], X[1].reshape(28, 28))
     np.testing.assert_array_equal(reshaper.inverse_transform(images), X)
+
+
+def _slant(image):
+    """Row-column covariance over row variance of the ink: 0 for an upright digit."""
+    rows, cols = np.mgrid[:28, :28]
+    ink = image.sum()
+    row0, col0 = (rows * image).sum() / ink, (cols * image).sum() / ink
+    return ((rows - row0) * (cols - col0) * image).sum() / ((rows - row0) ** 2 * image).sum()
+
+
+def test_deskew_removes_the_slant_and_centres_the_ink(sample):
+    images = (sample[0][:50] / np.float32(255)).reshape(-1, 28, 28, 1)
+    straight = deskew(images)
+    assert straight.shape == images.shape and straight.dtype == np.float32
+    before = np.array([abs(_slant(image[..., 0])) for image in images])
+    after = np.array([abs(_slant(image[..., 0])) for image in straight])
+    assert before.mean() > 0.1 and after.max() < 0.05
+    rows = np.arange(28)[None, :, None]
+    centre_row = (straight[..., 0] * rows).sum(axis=(1, 2)) / straight[..., 0].sum(axis=(1, 2))
+    np.testing.assert_allclose(centre_row, 13.5, atol=0.3)
+    np.testing.assert_allclose(straight.sum(axis=(1, 2, 3)), images.sum(axis=(1, 2, 3)), rtol=0.05)  # ink kept
+
+
+def test_deskew_leaves_blank_images_and_upright_strokes_alone():
+    images = np.zeros((2, 28, 28), dtype=np.float32)
+    images[1, 6:22, 13:15] = 1.0  # an upright bar on the centre
+    np.testing.assert_allclose(deskew(images), images, atol=1e-6)
+
+
+def test_image_reshaper_deskews_only_when_asked(sample):
+    X = sample[0][:20] / np.float32(255)
+    plain = ImageReshaper().fit(X).transform(X)
+    np.testing.assert_array_equal(ImageReshaper(deskew=True).fit(X).transform(X), deskew(plain))
+    assert not np.allclose(deskew(plain), plain)
 
 
 def test_image_reshaper_infers_minus_one_like_numpy():
