@@ -406,6 +406,7 @@ def deskew(images):
     height, width = stack.shape[1:]
     rows, cols = np.mgrid[:height, :width].astype(np.float64)
     ink = stack.sum(axis=(1, 2), dtype=np.float64)
+    centre = np.array([(height - 1) / 2, (width - 1) / 2])
     out = stack.copy()
     for index in np.flatnonzero(ink > 0):
         image = stack[index]
@@ -414,7 +415,6 @@ def deskew(images):
         var_rows = ((rows - row0) ** 2 * image).sum() / ink[index]
         slant = ((rows - row0) * (cols - col0) * image).sum() / ink[index] / var_rows if var_rows > 0 else 0.0
         matrix = np.array([[1.0, 0.0], [slant, 1.0]])
-        centre = np.array([(height - 1) / 2, (width - 1) / 2])
         offset = np.array([row0, col0]) - matrix @ centre
         out[index] = ndimage.affine_transform(image, matrix, offset=offset, order=1)
     return out.reshape(images.shape)
