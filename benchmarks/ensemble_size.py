@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _data import load_selection_split, load_split, machine
+from _data import load_mnist, machine, split_rows
 
 import skdigits
 
@@ -34,7 +34,9 @@ def main():
     parser.add_argument("--pairs", action="store_true", help="also print every pair's errors and disagreement")
     parser.add_argument("--shared", action="store_true", help="print the errors the members share instead of the subsets")
     args = parser.parse_args()
-    _, _, X_val, y_val = load_selection_split() if args.select else load_split(n_train=50_000)
+    X, y = load_mnist()
+    _, _, X_val, y_val = split_rows(X, y, select=args.select, n_train=50_000)
+    _, _, val_rows, _ = split_rows(np.arange(len(y)), y, select=args.select, n_train=50_000)  # rows in the MNIST files
     names, probabilities = [], []
     for path in args.models:
         model = skdigits.load(path)
@@ -55,7 +57,7 @@ def main():
                               "pair_errors": errors([a, b]), "disagreement": round(float((labels[a] != labels[b]).mean()), 5),
                               "split": split}))
     if args.shared:
-        print_shared_errors(probabilities, classes, y_val, split, first_row=42_000 if args.select else 50_000)
+        print_shared_errors(probabilities, classes, y_val, split, rows=val_rows)
         return
     for k in range(1, len(probabilities) + 1):
         accuracies = [1 - errors(subset) / len(y_val) for subset in itertools.combinations(range(len(probabilities)), k)]
@@ -65,16 +67,16 @@ def main():
         }))
 
 
-def print_shared_errors(probabilities, classes, y, split, *, first_row):
+def print_shared_errors(probabilities, classes, y, split, *, rows):
     """How many images more than a given share of the members misread, and the images most misread
-    (by their row in the MNIST training files: `first_row` is the validation images' first)."""
+    (by their `rows` in the MNIST training files)."""
     share_wrong = (classes[probabilities.argmax(axis=2)] != y).mean(axis=0)
     vote = classes[probabilities.mean(axis=0).argmax(axis=1)]
     counts = {f"more than {share:.0%}": int((share_wrong > share).sum()) for share in (0, 0.1, 0.25, 0.5, 0.75, 0.9)}
     print(json.dumps({"members": len(probabilities), "vote_errors": int((vote != y).sum()), "images_misread_by": counts,
                       "all": int((share_wrong == 1).sum()), "split": split}))
     for index in np.argsort(-share_wrong, kind="stable")[: counts["more than 50%"]]:
-        print(json.dumps({"mnist_row": first_row + int(index), "label": int(y[index]), "vote": int(vote[index]),
+        print(json.dumps({"mnist_row": int(rows[index]), "label": int(y[index]), "vote": int(vote[index]),
                           "share_wrong": round(float(share_wrong[index]), 2)}))
 
 
