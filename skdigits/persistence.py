@@ -290,6 +290,8 @@ def _describe(estimator, weights, workdir):
             "classes_": estimator.classes_,
             "X_shape_": estimator.X_shape_,
             "history_": estimator.history_,
+            "augmentation_": getattr(estimator, "augmentation_", None),  # unset after partial_fit alone
+            "batch_size_": estimator.batch_size_,
         }
     else:
         fitted = {key: value for key, value in vars(estimator).items() if key.endswith("_") and not key.startswith("_")}
@@ -525,6 +527,10 @@ def _restore_network(path, classifier, fitted, weights_name, members, workdir):
     except (ValueError, OSError, KeyError) as error:
         raise ModelFileError(f"{path}: the network weights do not match the saved architecture ({error}).") from None
     classifier.history_ = fitted.get("history_", {})
+    # what the fit trained on; files of skdigits 0.1 lack them
+    classifier.augmentation_ = fitted.get("augmentation_")
+    if "batch_size_" in fitted:
+        classifier.batch_size_ = fitted["batch_size_"]
 
 
 def _decode(value):

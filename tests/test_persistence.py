@@ -73,6 +73,16 @@ def test_save_load_round_trip_predicts_the_same(fitted, saved, small):
     assert loaded.score(small[2], small[3]) == fitted.score(small[2], small[3])
 
 
+def test_round_trip_keeps_what_the_fit_trained_on(small, tmp_path):
+    X, y, _, _ = small
+    pipe = make_digit_pipeline(**TINY, augment__per_epoch=True, augment__rotation=12.0, random_state=0).fit(X, y)
+    skdigits.save(pipe, tmp_path / "model.skdigits")
+    loaded = skdigits.load(tmp_path / "model.skdigits")[-1]
+    assert loaded.augmentation_ == pipe[-1].augmentation_
+    assert loaded.augmentation_["rotation"] == 12.0
+    assert loaded.batch_size_ == pipe[-1].batch_size_
+
+
 def test_save_load_bare_classifier(small, tmp_path):
     X, y, X_new, _ = small
     images = X.reshape(-1, 28, 28, 1).astype(np.float32) / 255
