@@ -8,16 +8,22 @@ each pair's errors and disagreement (the share of images the two label different
 whether members of different recipes make better pairs than members of one recipe.
 With --shared, instead of the subsets: how many images are misread by how large a share of
 the members, and which images most of them misread (the errors no vote of these members can
-fix). Costs one prediction per member, no training.
+fix). With --mix K, votes of K members mixed from families of models (a family is a file
+name without its trailing _SEED: DESK_3, DESK_4 -> DESK): for every count of members from each
+family, the mean, min and max errors over all such subsets. Members predict with
+--tta-shift (default 0, as make_ensemble's members do). Costs one prediction per member, no
+training.
 
     python benchmarks/ensemble_size.py ens_seed1.skdigits ens_seed2.skdigits [--select]
     python benchmarks/ensemble_size.py a_seed0.skdigits b_seed0.skdigits b_seed1.skdigits --select --pairs
     python benchmarks/ensemble_size.py ens_*.skdigits single_*.skdigits --shared
+    python benchmarks/ensemble_size.py DESK_{0,1,2,3}.skdigits DRB64_{0,1,2,3}.skdigits --select --mix 4
 """
 
 import argparse
 import itertools
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +39,8 @@ def main():
     parser.add_argument("--select", action="store_true", help="the models were fitted on the selection split")
     parser.add_argument("--pairs", action="store_true", help="also print every pair's errors and disagreement")
     parser.add_argument("--shared", action="store_true", help="print the errors the members share instead of the subsets")
+    parser.add_argument("--mix", type=int, metavar="K", help="print votes of K members by family instead of the subsets")
+    parser.add_argument("--tta-shift", type=int, default=0, help="the members' shift TTA (default 0)")
     args = parser.parse_args()
     X, y = load_mnist()
     _, _, X_val, y_val = split_rows(X, y, select=args.select, n_train=50_000)
@@ -41,6 +49,8 @@ def main():
     for path in args.models:
         model = skdigits.load(path)
         members = getattr(model, "estimators_", [model])
+        for member in members:
+            member.set_params(cnn__tta_shift=args.tta_shift)
         names += [Path(path).stem if len(members) == 1 else f"{Path(path).stem}[{i}]" for i in range(len(members))]
         probabilities += [member.predict_proba(X_val) for member in members]
         classes = model.classes_
@@ -59,12 +69,31 @@ def main():
     if args.shared:
         print_shared_errors(probabilities, classes, y_val, split, rows=val_rows)
         return
+    if args.mix:
+        print_mixes(args.mix, names, errors, split)
+        return
     for k in range(1, len(probabilities) + 1):
         accuracies = [1 - errors(subset) / len(y_val) for subset in itertools.combinations(range(len(probabilities)), k)]
         print(json.dumps({
             "members": k, "subsets": len(accuracies), "mean": round(float(np.mean(accuracies)), 5),
             "min": round(min(accuracies), 5), "max": round(max(accuracies), 5), "split": split, "machine": machine(),
         }))
+
+
+def print_mixes(k, names, errors, split):
+    """Votes of `k` members by family: errors over every subset with the same count from each family."""
+    family_of = [re.sub(r"_\d+(\[\d+\])?$", "", name) for name in names]
+    families = sorted(set(family_of))
+    indices = {family: [i for i, name in enumerate(family_of) if name == family] for family in families}
+    for counts in itertools.product(range(k + 1), repeat=len(families)):
+        if sum(counts) != k:
+            continue
+        choices = [itertools.combinations(indices[family], count) for family, count in zip(families, counts)]
+        subset_errors = [errors(sum(parts, ())) for parts in itertools.product(*choices)]
+        if subset_errors:
+            print(json.dumps({"mix": dict(zip(families, counts)), "subsets": len(subset_errors),
+                              "mean_errors": round(float(np.mean(subset_errors)), 2), "min": min(subset_errors),
+                              "max": max(subset_errors), "split": split}))
 
 
 def print_shared_errors(probabilities, classes, y, split, *, rows):
