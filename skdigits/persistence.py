@@ -290,8 +290,9 @@ def _describe(estimator, weights, workdir):
             "classes_": estimator.classes_,
             "X_shape_": estimator.X_shape_,
             "history_": estimator.history_,
-            "augmentation_": getattr(estimator, "augmentation_", None),  # unset after partial_fit alone
-            "batch_size_": estimator.batch_size_,
+            # unset after partial_fit alone, or in a model loaded from an older file
+            "augmentation_": getattr(estimator, "augmentation_", None),
+            "batch_size_": getattr(estimator, "batch_size_", None),
         }
     else:
         fitted = {key: value for key, value in vars(estimator).items() if key.endswith("_") and not key.startswith("_")}
@@ -529,7 +530,7 @@ def _restore_network(path, classifier, fitted, weights_name, members, workdir):
     classifier.history_ = fitted.get("history_", {})
     # what the fit trained on; files of skdigits 0.1 lack them
     classifier.augmentation_ = fitted.get("augmentation_")
-    if "batch_size_" in fitted:
+    if fitted.get("batch_size_") is not None:
         classifier.batch_size_ = fitted["batch_size_"]
 
 

@@ -83,6 +83,18 @@ def test_round_trip_keeps_what_the_fit_trained_on(small, tmp_path):
     assert loaded.batch_size_ == pipe[-1].batch_size_
 
 
+def test_a_file_without_them_loads_and_saves_again(saved, small, tmp_path):
+    def drop_fit_details(manifest):  # as skdigits 0.1 wrote them
+        del manifest["estimator"]["steps"][-1][1]["fitted"]["augmentation_"]
+        del manifest["estimator"]["steps"][-1][1]["fitted"]["batch_size_"]
+
+    loaded = skdigits.load(_with_manifest(saved, drop_fit_details))
+    assert loaded[-1].augmentation_ is None and not hasattr(loaded[-1], "batch_size_")
+    skdigits.save(loaded, tmp_path / "again.skdigits")
+    again = skdigits.load(tmp_path / "again.skdigits")
+    np.testing.assert_array_equal(again.predict_proba(small[2]), loaded.predict_proba(small[2]))
+
+
 def test_save_load_bare_classifier(small, tmp_path):
     X, y, X_new, _ = small
     images = X.reshape(-1, 28, 28, 1).astype(np.float32) / 255
