@@ -528,6 +528,7 @@ def _restore_network(path, classifier, fitted, weights_name, members, workdir):
     except (ValueError, OSError, KeyError) as error:
         raise ModelFileError(f"{path}: the network weights do not match the saved architecture ({error}).") from None
     classifier.history_ = fitted.get("history_", {})
+    classifier.X_shape_ = tuple(fitted["X_shape_"])  # initialize() set it from the placeholder rows
     # what the fit trained on; files of skdigits 0.1 lack them
     classifier.augmentation_ = fitted.get("augmentation_")
     if fitted.get("batch_size_") is not None:

@@ -81,6 +81,7 @@ def test_round_trip_keeps_what_the_fit_trained_on(small, tmp_path):
     assert loaded.augmentation_ == pipe[-1].augmentation_
     assert loaded.augmentation_["rotation"] == 12.0
     assert loaded.batch_size_ == pipe[-1].batch_size_
+    assert loaded.X_shape_ == pipe[-1].X_shape_ == (len(X), 28, 28, 1)
 
 
 def test_a_file_without_them_loads_and_saves_again(saved, small, tmp_path):
