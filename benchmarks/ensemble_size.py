@@ -43,8 +43,8 @@ def main():
     parser.add_argument("--tta-shift", type=int, default=0, help="the members' shift TTA (default 0)")
     args = parser.parse_args()
     X, y = load_mnist()
-    _, _, X_val, y_val = split_rows(X, y, select=args.select, n_train=50_000)
     _, _, val_rows, _ = split_rows(np.arange(len(y)), y, select=args.select, n_train=50_000)  # rows in the MNIST files
+    X_val, y_val = X[val_rows], y[val_rows]
     names, probabilities = [], []
     for path in args.models:
         model = skdigits.load(path)
