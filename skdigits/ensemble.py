@@ -90,7 +90,8 @@ class RandomSubsampler(BaseSampler):
     prefer_skip_nested_validation=True,
 )
 def make_ensemble(
-    n_members=4, *, preset=("accurate", "deskewed"), max_samples=0.9, n_jobs=None, random_state=None, **params
+    n_members=4, *, preset=("accurate", "deskewed"), epochs=15, max_samples=0.9, n_jobs=None, random_state=None,
+    **params,
 ):
     """Make an unfitted soft-voting ensemble of bagged digit pipelines.
 
@@ -111,9 +112,14 @@ def make_ensemble(
     preset : str or sequence of str, default=("accurate", "deskewed")
         Preset of the members, see [`make_digit_pipeline`][skdigits.pipeline.make_digit_pipeline];
         a sequence is assigned in turn. The default alternates `accurate`
-        members with members that read deskewed images (``"deskewed"``, 15
-        epochs), which make fewer of the same mistakes; ``"accurate"`` makes
-        every member the same recipe.
+        members with members that read deskewed images (``"deskewed"``),
+        which make fewer of the same mistakes; ``"accurate"`` makes every
+        member the same recipe.
+    epochs : int or None, default=15
+        Epochs of every member. A vote gains more from members trained 15
+        epochs than from the single-model presets' 10 (``benchmarks/README.md``,
+        "Fifteen-epoch members"); None keeps each preset's own (`accurate`
+        10, `reference` 20).
     max_samples : float, default=0.9
         Share of the training images each member sees, drawn without
         replacement; 1.0 turns bagging off.
@@ -149,7 +155,7 @@ def make_ensemble(
     """
     presets = [preset] if isinstance(preset, str) else list(preset)
     seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=int(n_members))
-    params = {"tta_shift": 0, **params}
+    params = {"tta_shift": 0, **({} if epochs is None else {"epochs": epochs}), **params}
     members = [
         (f"member{index}", _member(presets[index % len(presets)], int(seed), max_samples, params))
         for index, seed in enumerate(seeds)
