@@ -133,25 +133,25 @@ def test_max_samples_one_turns_bagging_off():
     assert all("bag" not in member.named_steps for _, member in ensemble.estimators)
 
 
+def _member_epochs(ensemble):
+    return [member.get_params()["cnn__epochs"] for _, member in ensemble.estimators]
+
+
 def test_members_may_mix_presets():
     ensemble = make_ensemble(3, preset=("accurate", "reference"), epochs=None, random_state=0)
-    epochs = [member.get_params()["cnn__epochs"] for _, member in ensemble.estimators]
-    assert epochs == [10, 20, 10]
+    assert _member_epochs(ensemble) == [10, 20, 10]
 
 
 def test_members_train_fifteen_epochs_unless_told_otherwise():
-    def epochs(ensemble):
-        return [member.get_params()["cnn__epochs"] for _, member in ensemble.estimators]
-
-    assert epochs(make_ensemble(3, preset=("accurate", "reference"), random_state=0)) == [15, 15, 15]
-    assert epochs(make_ensemble(2, epochs=4, random_state=0)) == [4, 4]
-    assert epochs(make_ensemble(2, cnn__epochs=6, random_state=0)) == [6, 6]
+    assert _member_epochs(make_ensemble(3, preset=("accurate", "reference"), random_state=0)) == [15, 15, 15]
+    assert _member_epochs(make_ensemble(2, epochs=4, random_state=0)) == [4, 4]
+    assert _member_epochs(make_ensemble(2, cnn__epochs=6, random_state=0)) == [6, 6]
 
 
 def test_default_members_alternate_plain_and_deskewed_images():
     ensemble = make_ensemble(4, random_state=0)
     assert [member.get_params()["reshape__deskew"] for _, member in ensemble.estimators] == [False, True, False, True]
-    assert [member.get_params()["cnn__epochs"] for _, member in ensemble.estimators] == [15, 15, 15, 15]
+    assert _member_epochs(ensemble) == [15, 15, 15, 15]
     everyone_plain = make_ensemble(2, preset="accurate", random_state=0)
     assert [member.get_params()["reshape__deskew"] for _, member in everyone_plain.estimators] == [False, False]
 
