@@ -123,7 +123,8 @@ def _add_command(commands, name, handler, help_text, *, trains=True):
     command.add_argument(
         "--preset", default="default", choices=sorted(PRESETS),
         help="pipeline preset (skdigits.pipeline.PRESETS): 'default' is fast, 'reference' is the notebook, "
-        "'accurate' the most accurate single model, 'deskewed' the same on deskewed images for 15 epochs",
+        "'accurate' the most accurate single model, 'deskewed' the same on deskewed images for 15 epochs, "
+        "'strided' the same with the strided network",
     )
     command.add_argument(
         "--set", nargs="+", default=[], metavar="STEP__PARAM=VALUE", dest="overrides",

@@ -148,9 +148,11 @@ def test_members_train_fifteen_epochs_unless_told_otherwise():
     assert _member_epochs(make_ensemble(2, cnn__epochs=6, random_state=0)) == [6, 6]
 
 
-def test_default_members_alternate_plain_and_deskewed_images():
+def test_default_members_alternate_the_strided_network_and_deskewed_images():
     ensemble = make_ensemble(4, random_state=0)
-    assert [member.get_params()["reshape__deskew"] for _, member in ensemble.estimators] == [False, True, False, True]
+    params = [member.get_params() for _, member in ensemble.estimators]
+    assert [p["cnn__downsampling"] for p in params] == ["strided", "maxpool", "strided", "maxpool"]
+    assert [p["reshape__deskew"] for p in params] == [False, True, False, True]
     assert _member_epochs(ensemble) == [15, 15, 15, 15]
     everyone_plain = make_ensemble(2, preset="accurate", random_state=0)
     assert [member.get_params()["reshape__deskew"] for _, member in everyone_plain.estimators] == [False, False]
@@ -161,7 +163,7 @@ def test_members_predict_without_shift_tta_unless_asked():
         return [member.get_params()["cnn__tta_shift"] for _, member in ensemble.estimators]
 
     assert make_digit_pipeline(preset="accurate").get_params()["cnn__tta_shift"] == 1
-    assert tta(make_ensemble(2, random_state=0)) == [0, 0]  # the accurate preset's members
+    assert tta(make_ensemble(2, random_state=0)) == [0, 0]  # presets whose single models use it
     assert tta(make_ensemble(2, tta_shift=1, random_state=0)) == [1, 1]
 
 

@@ -200,6 +200,20 @@ def test_deskewed_preset_is_accurate_on_deskewed_images_for_more_epochs(small):
     assert pipe.predict(X_new).shape == (len(X_new),)
 
 
+def test_strided_preset_is_accurate_with_the_strided_network(small):
+    X, y, X_new, _ = small
+    accurate = make_digit_pipeline(preset="accurate").get_params()
+    strided = make_digit_pipeline(preset="strided").get_params()
+    assert (strided["cnn__downsampling"], accurate["cnn__downsampling"]) == ("strided", "maxpool")
+    assert {k: v for k, v in strided.items() if k != "cnn__downsampling" and "__" in k} == {
+        k: v for k, v in accurate.items() if k != "cnn__downsampling" and "__" in k
+    }
+    pipe = make_digit_pipeline(preset="strided", **TINY, random_state=0).fit(X, y)
+    layers = {(type(layer).__name__, getattr(layer, "strides", None)) for layer in pipe[-1].model_.layers}
+    assert ("Conv2D", (2, 2)) in layers and not any(name == "MaxPooling2D" for name, _ in layers)
+    assert pipe.predict(X_new).shape == (len(X_new),)
+
+
 def test_per_epoch_augmentation_trains_on_fresh_copies_and_never_reaches_predict(small, monkeypatch):
     import skdigits.model as model_module
     from skdigits.pipeline import fit_with_validation
