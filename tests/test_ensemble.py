@@ -27,9 +27,14 @@ def test_make_ensemble_is_a_soft_voting_classifier_of_pipelines():
     assert {params[f"member{i}__cnn__epochs"] for i in range(3)} == {2}
 
 
+def _member_params(ensemble, name):
+    """Parameter `name` of each (unfitted) member, in order."""
+    return [member.get_params()[name] for _, member in ensemble.estimators]
+
+
 def test_members_get_distinct_reproducible_seeds():
     def seeds(ensemble):
-        return [member.get_params()["cnn__random_state"] for _, member in ensemble.estimators]
+        return _member_params(ensemble, "cnn__random_state")
 
     first = seeds(make_ensemble(4, random_state=0))
     assert len(set(first)) == 4
@@ -134,7 +139,7 @@ def test_max_samples_one_turns_bagging_off():
 
 
 def _member_epochs(ensemble):
-    return [member.get_params()["cnn__epochs"] for _, member in ensemble.estimators]
+    return _member_params(ensemble, "cnn__epochs")
 
 
 def test_members_may_mix_presets():
@@ -150,20 +155,19 @@ def test_members_train_fifteen_epochs_unless_told_otherwise():
 
 def test_default_members_alternate_the_strided_network_and_deskewed_images():
     ensemble = make_ensemble(4, random_state=0)
-    params = [member.get_params() for _, member in ensemble.estimators]
-    assert [p["cnn__downsampling"] for p in params] == ["strided", "maxpool", "strided", "maxpool"]
-    assert [p["reshape__deskew"] for p in params] == [False, True, False, True]
+    assert _member_params(ensemble, "cnn__downsampling") == ["strided", "maxpool", "strided", "maxpool"]
+    assert _member_params(ensemble, "reshape__deskew") == [False, True, False, True]
     assert _member_epochs(ensemble) == [15, 15, 15, 15]
     everyone_plain = make_ensemble(2, preset="accurate", random_state=0)
-    assert [member.get_params()["reshape__deskew"] for _, member in everyone_plain.estimators] == [False, False]
+    assert _member_params(everyone_plain, "reshape__deskew") == [False, False]
 
 
 def test_members_predict_without_shift_tta_unless_asked():
     def tta(ensemble):
-        return [member.get_params()["cnn__tta_shift"] for _, member in ensemble.estimators]
+        return _member_params(ensemble, "cnn__tta_shift")
 
     assert make_digit_pipeline(preset="accurate").get_params()["cnn__tta_shift"] == 1
-    assert tta(make_ensemble(2, random_state=0)) == [0, 0]  # presets whose single models use it
+    assert tta(make_ensemble(2, random_state=0)) == [0, 0]  # though the strided and deskewed presets alone use it
     assert tta(make_ensemble(2, tta_shift=1, random_state=0)) == [1, 1]
 
 
