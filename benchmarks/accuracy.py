@@ -35,7 +35,8 @@ def main():
     parser.add_argument("--set", nargs="*", default=[], metavar="STEP__PARAM=VALUE", help="override pipeline parameters")
     parser.add_argument("--n-train", type=int, default=50_000, help="train on this many first images (default 50,000)")
     parser.add_argument("--members", type=int, default=4, help="ensemble members (default 4)")
-    parser.add_argument("--max-samples", type=float, default=0.9, help="share of the images each member sees (bagging)")
+    parser.add_argument("--max-samples", type=float, default=None,
+                        help="share of the images each member sees (bagging; default: make_ensemble's)")
     parser.add_argument("--member-preset", nargs="+", default=None,
                         help="presets of the ensemble members, assigned in turn (default: make_ensemble's)")
     parser.add_argument("--n-jobs", type=int, default=None, help="members fitted at once")
@@ -50,9 +51,9 @@ def main():
     overrides = parse_overrides(args.set)
     X_train, y_train, X_val, y_val = load_selection_split() if args.select else load_split(n_train=args.n_train)
     if args.model == "ensemble":
-        presets = {} if args.member_preset is None else {"preset": args.member_preset}
-        model = make_ensemble(args.members, max_samples=args.max_samples, n_jobs=args.n_jobs, random_state=args.seed,
-                              verbose=2, **presets, **overrides)
+        options = {} if args.member_preset is None else {"preset": args.member_preset}
+        options.update({} if args.max_samples is None else {"max_samples": args.max_samples})
+        model = make_ensemble(args.members, n_jobs=args.n_jobs, random_state=args.seed, verbose=2, **options, **overrides)
     else:
         model = make_digit_pipeline(preset=args.model, random_state=args.seed, verbose=2, **overrides)
 

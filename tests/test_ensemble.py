@@ -14,7 +14,7 @@ from .conftest import TINY
 @pytest.fixture(scope="module")
 def fitted_ensemble(small):
     X, y, _, _ = small
-    return make_ensemble(3, preset="default", **TINY, random_state=0).fit(X, y)
+    return make_ensemble(3, preset="default", max_samples=0.9, **TINY, random_state=0).fit(X, y)
 
 
 def test_make_ensemble_is_a_soft_voting_classifier_of_pipelines():
@@ -133,9 +133,10 @@ def test_bagging_gives_members_different_training_rows(fitted_ensemble, small):
     assert {member[-1].history_ is not None for member in fitted_ensemble.estimators_} == {True}
 
 
-def test_max_samples_one_turns_bagging_off():
-    ensemble = make_ensemble(2, preset="default", max_samples=1.0, random_state=0)
-    assert all("bag" not in member.named_steps for _, member in ensemble.estimators)
+def test_members_see_every_image_unless_max_samples_asks_for_bagging():
+    assert all("bag" not in member.named_steps for _, member in make_ensemble(2, random_state=0).estimators)
+    bagged = make_ensemble(2, max_samples=0.9, random_state=0)
+    assert _member_params(bagged, "bag__max_samples") == [0.9, 0.9]
 
 
 def _member_epochs(ensemble):
