@@ -1,30 +1,35 @@
 """Screen training recipes on a GPU: the `accurate` recipe re-written in plain JAX.
 
 skdigits itself runs on TensorFlow, which a lent GPU machine may not have; this script
-needs only JAX and NumPy. It trains several seeds of each candidate, one after the other,
-and prints each seed's errors on the selection split (fit on the first 32,000 images,
-score images 42,000-50,000) or, with ``--report``, the reported split. Run several
-processes side by side to fill a GPU (``XLA_PYTHON_CLIENT_PREALLOCATE=false``).
-It is a proxy: choose candidates with it, then confirm them with
-``benchmarks/seeds.py`` on the package itself.
+needs only JAX, NumPy and SciPy. It trains the seeds of each candidate one after the other,
+or ``--together N`` at a time (one program vectorised over the seeds), each epoch one
+compiled loop, and prints each seed's errors on
+the selection split (fit on the first 32,000 images, score images 42,000-50,000) or, with
+``--report``, the reported split. Run several processes side by side to fill a GPU
+(``XLA_PYTHON_CLIENT_PREALLOCATE=false``). It is a proxy: choose candidates with it, then
+confirm them with ``benchmarks/seeds.py`` on the package itself.
 
-What it copies from the package (``skdigits/presets.py`` is read for the preset's values):
-``build_digit_cnn`` (Conv-ReLU-BN twice, 2x2 max pooling and dropout per block, dense
-ReLU layers with dropout; Glorot-uniform kernels, BN epsilon 1e-3), Keras' Adam
-(epsilon 1e-7), ``WarmupCosineSchedule`` over optimiser steps, fresh copies per epoch
-drawn by ``transform_images``' geometry (rotation, zoom per axis, shift; bilinear, zero
-fill) next to the originals, the weight average warmed up as ``min(decay, (1+t)/(10+t))``,
-BatchNorm statistics measured exactly on 2,048 training images at the end, and bagging
-(each member on its own random ``max_samples`` share). What differs: random streams,
-the final partial batch of an epoch (dropped here), and floating-point order; it scores
-without the preset's shift test-time augmentation (``tta_shift``), which needs no training
-and is measured on saved models by ``benchmarks/tta.py``.
+What it copies from the package (``skdigits/presets.py`` is read for the preset's values,
+``skdigits/preprocessing.py`` for ``deskew``): ``build_digit_cnn`` (Conv-ReLU-BN twice, then
+2x2 max pooling or, with ``downsampling=strided``, a 5x5 stride-2 Conv-ReLU-BN, and dropout per
+block; dense ReLU layers with dropout; Glorot-uniform kernels, BN epsilon 1e-3), deskewed
+images (``deskew=True``, at fit and predict time), Keras' Adam (epsilon 1e-7),
+``WarmupCosineSchedule`` over optimiser steps, fresh copies per epoch drawn by
+``transform_images``' geometry (rotation, zoom per axis, shift; bilinear, zero fill) next to
+the originals, the weight average warmed up as ``min(decay, (1+t)/(10+t))``, BatchNorm
+statistics measured exactly on 2,048 training images at the end, and bagging (each member on
+its own random ``max_samples`` share). What differs: random streams, the final partial batch
+of an epoch (dropped here), and floating-point order; it scores without the preset's shift
+test-time augmentation (``tta_shift``), which needs no training and is measured on saved
+models by ``benchmarks/tta.py``.
 
     python benchmarks/jax_proxy.py ACC B128=batch_size=128 --seeds 0 1 2 3 4 5 6 7 --results proxy.jsonl
+    python benchmarks/jax_proxy.py S15=downsampling=strided,epochs=15 D15=deskew=True,epochs=15 --probs p.npz
     python benchmarks/jax_proxy.py ACC --report --seeds 0 1 2 --probs probs.npz
 
 Candidates are ``NAME=key=value,key=value`` with the keys of ``RECIPE_KEYS``, overriding
-the `accurate` preset (a bare name, ``ACC``, is the preset as it is).
+the `accurate` preset (a bare name, ``ACC``, is the preset as it is); a value that is not
+a Python literal is taken as a string (``downsampling=strided``).
 """
 
 import argparse
@@ -46,7 +51,8 @@ from seeds import parse_candidate as split_candidate
 HERE = Path(__file__).resolve().parent
 
 RECIPE_KEYS = ("filters", "dense_units", "dropout", "batch_size", "learning_rate", "warmup", "epochs", "ema_decay",
-               "label_smoothing", "rotation", "zoom", "shift", "keep_original", "n_copies", "max_samples")
+               "label_smoothing", "rotation", "zoom", "shift", "keep_original", "n_copies", "max_samples",
+               "downsampling", "deskew")
 
 
 def preset_recipe(name="accurate"):
@@ -56,6 +62,8 @@ def preset_recipe(name="accurate"):
     recipe.setdefault("label_smoothing", 0.0)
     recipe.setdefault("ema_decay", None)
     recipe.setdefault("max_samples", 1.0)
+    recipe.setdefault("downsampling", "maxpool")
+    recipe.setdefault("deskew", False)
     if preset["cnn__lr_schedule"] != "cosine" or not preset["augment__per_epoch"]:
         raise SystemExit(f"preset {name!r} is outside the proxy: it covers the per-step cosine schedule with fresh copies")
     return recipe
@@ -68,7 +76,10 @@ def parse_candidate(text, base):
         key, _, value = item.partition("=")
         if key not in RECIPE_KEYS:
             raise SystemExit(f"unknown recipe key {key!r} in {text!r}; expected one of {', '.join(RECIPE_KEYS)}")
-        recipe[key] = ast.literal_eval(value)
+        try:
+            recipe[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            recipe[key] = value
     return name, recipe
 
 
@@ -87,6 +98,17 @@ def load_split(report):
     return split_rows(images, labels, select=not report, n_train=50_000)
 
 
+def package_deskew():
+    """skdigits.preprocessing.deskew, taken from its source (importing skdigits imports TensorFlow)."""
+    from scipy import ndimage
+
+    source = (HERE.parent / "skdigits" / "preprocessing.py").read_text()
+    function = next(node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef) and node.name == "deskew")
+    namespace = {"np": np, "ndimage": ndimage}
+    exec(compile(ast.Module([function], []), "preprocessing.py", "exec"), namespace)
+    return namespace["deskew"]
+
+
 # ---------------------------------------------------------------- the network
 
 
@@ -95,19 +117,26 @@ def glorot(key, shape, fan_in, fan_out):
     return jax.random.uniform(key, shape, jnp.float32, -limit, limit)
 
 
-def init_params(key, filters, dense_units, n_classes=10):
+def conv_layer(key, size, channels, n_filters):
+    return {"w": glorot(key, (size, size, channels, n_filters), size * size * channels, size * size * n_filters),
+            "b": jnp.zeros(n_filters), "gamma": jnp.ones(n_filters), "beta": jnp.zeros(n_filters)}
+
+
+def init_params(key, filters, dense_units, downsampling, n_classes=10):
+    """Per block: two 3x3 convolutions, then (strided) a 5x5 stride-2 one; then the dense layers."""
     params = {"conv": [], "dense": []}
     channels, side = 1, 28
     for n_filters in filters:
+        block = []
         for _ in range(2):
             key, sub = jax.random.split(key)
-            shape = (3, 3, channels, n_filters)
-            params["conv"].append({
-                "w": glorot(sub, shape, 9 * channels, 9 * n_filters), "b": jnp.zeros(n_filters),
-                "gamma": jnp.ones(n_filters), "beta": jnp.zeros(n_filters),
-            })
+            block.append(conv_layer(sub, 3, channels, n_filters))
             channels, side = n_filters, side - 2
-        side //= 2
+        if downsampling == "strided":
+            key, sub = jax.random.split(key)
+            block.append(conv_layer(sub, 5, channels, n_filters))
+        params["conv"].append(block)
+        side = (side + 1) // 2 if downsampling == "strided" else side // 2
     width = channels * side * side
     for units in (*dense_units, n_classes):
         key, sub = jax.random.split(key)
@@ -121,19 +150,22 @@ def forward(params, images, *, stats=None, dropout=0.0, key=None):
     statistics are returned too; else with `stats` (prediction)."""
     x = images[..., None]
     measured = []
-    conv = params["conv"]
-    for index, layer in enumerate(conv):
-        x = jax.lax.conv_general_dilated(x, layer["w"], (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-        x = jax.nn.relu(x + layer["b"])
-        if stats is None:
-            mean, var = x.mean((0, 1, 2)), x.var((0, 1, 2))
-            measured.append((mean, var))
-        else:
-            mean, var = stats[index]
-        x = (x - mean) * jax.lax.rsqrt(var + 1e-3) * layer["gamma"] + layer["beta"]
-        if index % 2 == 1:
+    for block in params["conv"]:
+        for index, layer in enumerate(block):
+            strided = index == 2
+            x = jax.lax.conv_general_dilated(x, layer["w"], (2, 2) if strided else (1, 1), "SAME" if strided else "VALID",
+                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            x = jax.nn.relu(x + layer["b"])
+            if stats is None:
+                mean, var = x.mean((0, 1, 2)), x.var((0, 1, 2))
+                measured.append((mean, var))
+            else:
+                mean, var = stats[len(measured)]
+                measured.append(stats[len(measured)])
+            x = (x - mean) * jax.lax.rsqrt(var + 1e-3) * layer["gamma"] + layer["beta"]
+        if len(block) == 2:
             x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
-            x, key = _dropout(x, dropout, key)
+        x, key = _dropout(x, dropout, key)
     x = x.reshape(len(x), -1)
     for layer in params["dense"][:-1]:
         x = jax.nn.relu(x @ layer["w"] + layer["b"])
@@ -194,8 +226,9 @@ def learning_rate(step, n_steps, peak, warmup):
     return jnp.where(step < n_warmup, peak * (step + 1) / n_warmup, peak * 0.5 * (1 + jnp.cos(jnp.pi * progress)))
 
 
-def make_step(recipe, n_steps):
-    """One optimiser step, jitted: augment the batch, Adam under the schedule, update the average."""
+def make_epoch(recipe, n_steps):
+    """One epoch of every seed, compiled: per step, augment the batch, Adam under the schedule,
+    update the average; vectorised over the seeds' states, orders and bags."""
     keep_original = bool(recipe["keep_original"])
     hyper = {k: jnp.float32(recipe[k] or 0.0) for k in ("dropout", "learning_rate", "warmup", "ema_decay",
                                                           "label_smoothing", "rotation", "zoom", "shift")}
@@ -205,7 +238,6 @@ def make_step(recipe, n_steps):
         targets = jax.nn.one_hot(labels, 10) * (1 - hyper["label_smoothing"]) + hyper["label_smoothing"] / 10
         return -(targets * jax.nn.log_softmax(logits)).sum(-1).mean()
 
-    @jax.jit
     def step(state, order_batch, rows, X, y):
         params, adam_m, adam_v, average, t, key = state
         key, aug_key, drop_key = jax.random.split(key, 3)
@@ -225,21 +257,34 @@ def make_step(recipe, n_steps):
         average = jax.tree.map(lambda a, p: decay * a + (1 - decay) * p, average, params)
         return params, adam_m, adam_v, average, t1, key
 
-    return step
+    seeds_step = jax.vmap(step, in_axes=(0, 0, 0, None, None))
+
+    @jax.jit
+    def epoch(state, orders, rows, X, y):
+        """`orders`: (seeds, steps, batch) -> the states after the epoch."""
+        state, _ = jax.lax.scan(lambda s, batch: (seeds_step(s, batch, rows, X, y), None), state, orders.swapaxes(0, 1))
+        return state
+
+    return epoch
 
 
 @partial(jax.jit, static_argnums=(1, 2, 3))
-def epoch_order(key, n_images, n_steps, batch_size):
-    return jax.random.permutation(key, n_images)[: n_steps * batch_size].reshape(n_steps, batch_size)
+def epoch_orders(keys, n_images, n_steps, batch_size):
+    order = jax.vmap(lambda key: jax.random.permutation(key, n_images)[: n_steps * batch_size])(keys)
+    return order.reshape(len(keys), n_steps, batch_size)
 
 
 @jax.jit
 def predict_proba(params, X_train, rows, calibration_key, X_val):
-    """BN statistics measured on 2,048 training rows under `params`, then the softmax on `X_val`."""
-    subset = rows[jax.random.permutation(calibration_key, len(rows))[:2048]]
-    _, stats = forward(params, X_train[subset])
-    logits, _ = forward(params, X_val, stats=stats)
-    return jax.nn.softmax(logits)
+    """Per seed: BN statistics measured on 2,048 of its training rows under its `params`, then the softmax on `X_val`."""
+
+    def one(params, rows, key):
+        subset = rows[jax.random.permutation(key, len(rows))[:2048]]
+        _, stats = forward(params, X_train[subset])
+        logits, _ = forward(params, X_val, stats=stats)
+        return jax.nn.softmax(logits)
+
+    return jax.vmap(one)(params, rows, calibration_key)
 
 
 def fit_shape(recipe, n_train):
@@ -250,33 +295,34 @@ def fit_shape(recipe, n_train):
     return n_kept, n_images, n_images // recipe["batch_size"]
 
 
-def fit_predict(seed, recipe, step, X, y, X_val):
-    """Train one member under `recipe` from `seed`; its probabilities on `X_val` and the images it saw."""
-    init_key, bag_key, order_key, train_key, calibration_key = jax.random.split(jax.random.PRNGKey(seed), 5)
+def fit_predict(seeds, recipe, X, y, X_val, log=print):
+    """Train one member per seed under `recipe`, all together; their probabilities on `X_val`
+    (seeds, n_val, 10) and the images each saw."""
     n_kept, n_images, steps_per_epoch = fit_shape(recipe, len(X))
-    rows = jnp.sort(jax.random.permutation(bag_key, len(X))[:n_kept])
-    params = init_params(init_key, recipe["filters"], recipe["dense_units"])
+    epoch = make_epoch(recipe, steps_per_epoch * recipe["epochs"])
+    keys = jnp.stack([jax.random.split(jax.random.PRNGKey(seed), 5) for seed in seeds])
+    init_key, bag_key, order_key, train_key, calibration_key = (keys[:, i] for i in range(5))
+    rows = jax.vmap(lambda key: jnp.sort(jax.random.permutation(key, len(X))[:n_kept]))(bag_key)
+    init = partial(init_params, filters=recipe["filters"], dense_units=recipe["dense_units"],
+                   downsampling=recipe["downsampling"])
+    params = jax.vmap(init)(init_key)
     zeros = jax.tree.map(jnp.zeros_like, params)
-    state = (params, zeros, zeros, params, jnp.float32(0), train_key)
-    for epoch in range(recipe["epochs"]):
-        order = epoch_order(jax.random.fold_in(order_key, epoch), n_images, steps_per_epoch, recipe["batch_size"])
-        for batch in order:
-            state = step(state, batch, rows, X, y)
+    state = (params, zeros, zeros, params, jnp.zeros(len(seeds), jnp.float32), train_key)
+    started = time.perf_counter()
+    for index in range(recipe["epochs"]):
+        epoch_keys = jax.vmap(lambda key, index=index: jax.random.fold_in(key, index))(order_key)
+        state = epoch(state, epoch_orders(epoch_keys, n_images, steps_per_epoch, recipe["batch_size"]), rows, X, y)
+        if index == 1:
+            state[4].block_until_ready()
+            rate = 2 * steps_per_epoch * recipe["batch_size"] * len(seeds) / (time.perf_counter() - started)
+            log(f"  {len(seeds)} seeds: {rate:,.0f} images/s over the first two epochs (compilation included)")
     weights = state[3] if recipe["ema_decay"] else state[0]
     images_seen = steps_per_epoch * recipe["epochs"] * recipe["batch_size"]
-    return np.asarray(predict_proba(weights, X, rows, calibration_key, X_val)), images_seen
-
-
-def run_candidate(recipe, seeds, X, y, X_val, stop_at, on_fit):
-    """Fit the seeds in turn, none started after `stop_at` (perf_counter seconds); `on_fit(seed, proba)` after each."""
-    step = make_step(recipe, fit_shape(recipe, len(X))[2] * recipe["epochs"])
-    started, fits = time.perf_counter(), []
-    for seed in seeds:
-        if time.perf_counter() > stop_at:
-            break
-        fits.append(fit_predict(seed, recipe, step, X, y, X_val))
-        on_fit(seed, fits[-1][0])
-    return [proba for proba, _ in fits], time.perf_counter() - started, fits[0][1] if fits else 0
+    # in slices of 2,000 (the same BN statistics for each): all 8,000 at once ran out of GPU
+    # memory beside three other processes
+    proba = [predict_proba(weights, X, rows, calibration_key, X_val[start : start + 2000])
+             for start in range(0, len(X_val), 2000)]
+    return np.concatenate([np.asarray(p) for p in proba], axis=1), images_seen
 
 
 def count_errors(proba, y):
@@ -292,41 +338,55 @@ def main():
     parser.add_argument("--probs", type=Path, help="save every seed's validation probabilities (float16) here")
     parser.add_argument("--limit", type=int, help="train on only this many images (a smoke test)")
     parser.add_argument("--deadline", type=float, default=float("inf"), help="start no fit after this many seconds")
+    parser.add_argument("--together", type=int, default=1,
+                        help="train this many seeds at once, vectorised (fills a GPU; slower on a CPU)")
     args = parser.parse_args()
     jax.config.update("jax_default_matmul_precision", "highest")
     X, y, X_val, y_val = load_split(args.report)
     X, y = X[: args.limit], y[: args.limit]
-    X, y, X_val = jnp.asarray(X), jnp.asarray(y), jnp.asarray(X_val)
     base = preset_recipe()
-    seeds = args.seeds
     print(f"device {jax.devices()[0].device_kind}, split {'report' if args.report else 'select'}, n_val {len(y_val)}, "
-          f"seeds {seeds}, base {base}", flush=True)
+          f"seeds {args.seeds}, base {base}", flush=True)
     all_probs = {}
     stop_at = time.perf_counter() + args.deadline
+    deskew = None
     for text in args.candidates:
         name, recipe = parse_candidate(text, base)
-
-        def report_fit(seed, proba, name=name):
-            print(f"{name} seed {seed}: {count_errors(proba, y_val)} errors", flush=True)
-
-        probas, seconds, images = run_candidate(recipe, seeds, X, y, X_val, stop_at, report_fit)
+        if recipe["deskew"]:
+            deskew = deskew or package_deskew()
+            X_fit, X_score = jnp.asarray(deskew(X)), jnp.asarray(deskew(X_val))
+        else:
+            X_fit, X_score = jnp.asarray(X), jnp.asarray(X_val)
+        started, probas, seeds = time.perf_counter(), [], []
+        for first in range(0, len(args.seeds), args.together):
+            if time.perf_counter() > stop_at:
+                break
+            chunk = args.seeds[first : first + args.together]
+            proba, images = fit_predict(chunk, recipe, X_fit, jnp.asarray(y), X_score,
+                                        log=lambda text, name=name: print(f"{name}{text}", flush=True))
+            for seed, p in zip(chunk, proba):
+                print(f"{name} seed {seed}: {count_errors(p, y_val)} errors", flush=True)
+            probas.extend(proba)
+            seeds.extend(chunk)
+            all_probs[name] = np.stack(probas).astype(np.float16)
+            if args.probs:  # after every chunk, so that a run stopped early keeps what it trained
+                np.savez_compressed(args.probs.with_suffix(".part.npz"), y_val=y_val, **all_probs)
+                args.probs.with_suffix(".part.npz").replace(args.probs)
         if not probas:
             print(f"deadline: {name} not run", flush=True)
             continue
         proba = np.stack(probas)
         errors = [count_errors(p, y_val) for p in proba]
         line = {"name": name, "recipe": {k: recipe[k] for k in RECIPE_KEYS}, "split": "report" if args.report else "select",
-                "seeds": seeds[: len(errors)], "errors": errors, "mean_errors": round(float(np.mean(errors)), 2),
+                "seeds": seeds, "errors": errors, "mean_errors": round(float(np.mean(errors)), 2),
                 "sd": round(float(np.std(errors, ddof=1)), 2) if len(errors) > 1 else None,
                 "all_seeds_soft_vote_errors": count_errors(proba.mean(0), y_val),
-                "images_per_fit": images, "seconds": round(seconds, 1), "device": jax.devices()[0].device_kind}
+                "images_per_fit": images, "seconds": round(time.perf_counter() - started, 1),
+                "device": jax.devices()[0].device_kind}
         print(json.dumps(line), flush=True)
         if args.results:
             with args.results.open("a") as file:
                 file.write(json.dumps(line) + "\n")
-        all_probs[name] = proba.astype(np.float16)
-        if args.probs:
-            np.savez_compressed(args.probs, y_val=y_val, **all_probs)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 # # An ensemble of CNNs
 # The best Kaggle kernels average several CNNs. `make_ensemble` builds one from
 # scikit-learn's own VotingClassifier: soft voting over pipelines, each with its
-# own seed and its own 90% of the images, fitted in parallel with `n_jobs`,
-# saved like one model.
+# own seed (and, with `max_samples=0.9`, its own 90% of the images), fitted in
+# parallel with `n_jobs`, saved like one model.
 # Set SKDIGITS_QUICK=1 for a fast run (CI does).
 
 # %%
