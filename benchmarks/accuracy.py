@@ -9,7 +9,7 @@ that remain (true -> predicted: count), prediction time and peak RSS; for an
 ensemble also each member's accuracy.
 
     python benchmarks/accuracy.py reference|default|accurate|ensemble [--select] [--set cnn__epochs=12 ...]
-    python benchmarks/accuracy.py ensemble --members 4 --n-jobs 1 --save-model ensemble.skdigits
+    python benchmarks/accuracy.py ensemble --members 3 --n-jobs 2 --save-model ensemble.skdigits
 """
 
 import argparse
@@ -34,7 +34,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", nargs="*", default=[], metavar="STEP__PARAM=VALUE", help="override pipeline parameters")
     parser.add_argument("--n-train", type=int, default=50_000, help="train on this many first images (default 50,000)")
-    parser.add_argument("--members", type=int, default=4, help="ensemble members (default 4)")
+    parser.add_argument("--members", type=int, default=None, help="ensemble members (default: make_ensemble's)")
     parser.add_argument("--max-samples", type=float, default=None,
                         help="share of the images each member sees (bagging; default: make_ensemble's)")
     parser.add_argument("--member-preset", nargs="+", default=None,
@@ -53,7 +53,8 @@ def main():
     if args.model == "ensemble":
         options = {} if args.member_preset is None else {"preset": args.member_preset}
         options.update({} if args.max_samples is None else {"max_samples": args.max_samples})
-        model = make_ensemble(args.members, n_jobs=args.n_jobs, random_state=args.seed, verbose=2, **options, **overrides)
+        options.update({} if args.members is None else {"n_members": args.members})
+        model = make_ensemble(n_jobs=args.n_jobs, random_state=args.seed, verbose=2, **options, **overrides)
     else:
         model = make_digit_pipeline(preset=args.model, random_state=args.seed, verbose=2, **overrides)
 
@@ -77,7 +78,7 @@ def main():
     }
     if args.model == "ensemble":
         scores = member_scores(model, X_val, y_val)
-        result["members"] = args.members
+        result["members"] = len(model.estimators_)
         result["member_accuracies"] = scores["accuracy"].round(5).tolist()
         result["member_disagreement"] = scores.drop(columns="accuracy").round(5).to_numpy().tolist()
     print(json.dumps(result))

@@ -148,17 +148,18 @@ def test_members_may_mix_presets():
     assert _member_epochs(ensemble) == [10, 20, 10]
 
 
-def test_members_train_fifteen_epochs_unless_told_otherwise():
-    assert _member_epochs(make_ensemble(3, preset=("accurate", "reference"), random_state=0)) == [15, 15, 15]
+def test_members_train_twenty_and_fifteen_epochs_in_turn_unless_told_otherwise():
+    assert _member_epochs(make_ensemble(3, preset=("accurate", "reference"), random_state=0)) == [20, 15, 20]
     assert _member_epochs(make_ensemble(2, epochs=4, random_state=0)) == [4, 4]
+    assert _member_epochs(make_ensemble(3, epochs=(4, 5, None), preset="accurate", random_state=0)) == [4, 5, 10]
     assert _member_epochs(make_ensemble(2, cnn__epochs=6, random_state=0)) == [6, 6]
 
 
 def test_default_members_alternate_the_strided_network_and_deskewed_images():
-    ensemble = make_ensemble(4, random_state=0)
-    assert _member_params(ensemble, "cnn__downsampling") == ["strided", "maxpool", "strided", "maxpool"]
-    assert _member_params(ensemble, "reshape__deskew") == [False, True, False, True]
-    assert _member_epochs(ensemble) == [15, 15, 15, 15]
+    ensemble = make_ensemble(random_state=0)
+    assert _member_params(ensemble, "cnn__downsampling") == ["strided", "maxpool", "strided"]
+    assert _member_params(ensemble, "reshape__deskew") == [False, True, False]
+    assert _member_epochs(ensemble) == [20, 15, 20]
     everyone_plain = make_ensemble(2, preset="accurate", random_state=0)
     assert _member_params(everyone_plain, "reshape__deskew") == [False, False]
 
