@@ -19,8 +19,8 @@ X, y = load_sample()
 X_train, y_train, X_test, y_test = X[:4000], y[:4000], X[4000:], y[4000:]
 if QUICK:
     X_train, y_train = X_train[:800], y_train[:800]
-# the default members (the strided and deskewed presets in turn, 15 epochs
-# each) are the ones to use on the full data; the sample is small, so this
+# the default members (the strided and deskewed presets in turn, 20 and 15
+# epochs) are the ones to use on the full data; the sample is small, so this
 # runs the quicker default preset
 params = {"epochs": 1} if QUICK else {}
 
