@@ -2,8 +2,8 @@
 # # An ensemble of CNNs
 # The best Kaggle kernels average several CNNs. `make_ensemble` builds one from
 # scikit-learn's own VotingClassifier: soft voting over pipelines, each with its
-# own seed (and, with `max_samples=0.9`, its own 90% of the images), fitted in
-# parallel with `n_jobs`, saved like one model.
+# own seed and its own 90% of the images, fitted in parallel with `n_jobs`,
+# saved like one model.
 # Set SKDIGITS_QUICK=1 for a fast run (CI does).
 
 # %%
@@ -19,8 +19,8 @@ X, y = load_sample()
 X_train, y_train, X_test, y_test = X[:4000], y[:4000], X[4000:], y[4000:]
 if QUICK:
     X_train, y_train = X_train[:800], y_train[:800]
-# the default members (the strided and deskewed presets in turn, 20 and 15
-# epochs) are the ones to use on the full data; the sample is small, so this
+# the default members (the strided and deskewed presets in turn, 15 epochs
+# each) are the ones to use on the full data; the sample is small, so this
 # runs the quicker default preset
 params = {"epochs": 1} if QUICK else {}
 

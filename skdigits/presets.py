@@ -81,9 +81,7 @@ PRESETS["deskewed"] = {**PRESETS["accurate"], "reshape__deskew": True, "cnn__epo
 # 15 epochs, three seeds, errors in 8,000 without TTA: 31, 37, 34 alone (mean 34.0; `accurate`
 # 37.5), and votes of two such and two `deskewed` models 27.6 against 28.6 with two `accurate`
 # ones; on the reported split that ensemble scored a mean of 0.99687 against 0.99683, the same
-# within noise (benchmarks/README.md, "Strided members"). Alone at 10 epochs it is not measured;
-# make_ensemble trains it for 20 (in the JAX proxy on a GPU, 31.0 errors in 8,000 against 39.8 at
-# 15 epochs on the same four seeds).
+# within noise (benchmarks/README.md, "Strided members"). Alone at 10 epochs it is not measured.
 PRESETS["strided"] = {**PRESETS["accurate"], "cnn__downsampling": "strided"}
 
 def parse_overrides(items):
