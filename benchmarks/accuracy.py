@@ -51,9 +51,8 @@ def main():
     overrides = parse_overrides(args.set)
     X_train, y_train, X_val, y_val = load_selection_split() if args.select else load_split(n_train=args.n_train)
     if args.model == "ensemble":
-        options = {} if args.member_preset is None else {"preset": args.member_preset}
-        options.update({} if args.max_samples is None else {"max_samples": args.max_samples})
-        options.update({} if args.members is None else {"n_members": args.members})
+        given = {"n_members": args.members, "preset": args.member_preset, "max_samples": args.max_samples}
+        options = {key: value for key, value in given.items() if value is not None}  # else make_ensemble's defaults
         model = make_ensemble(n_jobs=args.n_jobs, random_state=args.seed, verbose=2, **options, **overrides)
     else:
         model = make_digit_pipeline(preset=args.model, random_state=args.seed, verbose=2, **overrides)
