@@ -156,12 +156,8 @@ def forward(params, images, *, stats=None, dropout=0.0, key=None):
             x = jax.lax.conv_general_dilated(x, layer["w"], (2, 2) if strided else (1, 1), "SAME" if strided else "VALID",
                                              dimension_numbers=("NHWC", "HWIO", "NHWC"))
             x = jax.nn.relu(x + layer["b"])
-            if stats is None:
-                mean, var = x.mean((0, 1, 2)), x.var((0, 1, 2))
-                measured.append((mean, var))
-            else:
-                mean, var = stats[len(measured)]
-                measured.append(stats[len(measured)])
+            mean, var = (x.mean((0, 1, 2)), x.var((0, 1, 2))) if stats is None else stats[len(measured)]
+            measured.append((mean, var))
             x = (x - mean) * jax.lax.rsqrt(var + 1e-3) * layer["gamma"] + layer["beta"]
         if len(block) == 2:
             x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
@@ -275,16 +271,19 @@ def epoch_orders(keys, n_images, n_steps, batch_size):
 
 
 @jax.jit
-def predict_proba(params, X_train, rows, calibration_key, X_val):
-    """Per seed: BN statistics measured on 2,048 of its training rows under its `params`, then the softmax on `X_val`."""
+def bn_statistics(params, X_train, rows, calibration_key):
+    """Per seed: the BatchNorm statistics measured on 2,048 of its training rows under its `params`."""
 
     def one(params, rows, key):
-        subset = rows[jax.random.permutation(key, len(rows))[:2048]]
-        _, stats = forward(params, X_train[subset])
-        logits, _ = forward(params, X_val, stats=stats)
-        return jax.nn.softmax(logits)
+        return forward(params, X_train[rows[jax.random.permutation(key, len(rows))[:2048]]])[1]
 
     return jax.vmap(one)(params, rows, calibration_key)
+
+
+@jax.jit
+def predict_proba(params, stats, X_val):
+    """Per seed: the softmax on `X_val` under its `params` and BatchNorm `stats`."""
+    return jax.vmap(lambda params, stats: jax.nn.softmax(forward(params, X_val, stats=stats)[0]))(params, stats)
 
 
 def fit_shape(recipe, n_train):
@@ -318,10 +317,9 @@ def fit_predict(seeds, recipe, X, y, X_val, log=print):
             log(f"  {len(seeds)} seeds: {rate:,.0f} images/s over the first two epochs (compilation included)")
     weights = state[3] if recipe["ema_decay"] else state[0]
     images_seen = steps_per_epoch * recipe["epochs"] * recipe["batch_size"]
-    # in slices of 2,000 (the same BN statistics for each): all 8,000 at once ran out of GPU
-    # memory beside three other processes
-    proba = [predict_proba(weights, X, rows, calibration_key, X_val[start : start + 2000])
-             for start in range(0, len(X_val), 2000)]
+    stats = bn_statistics(weights, X, rows, calibration_key)
+    # in slices of 2,000: all 8,000 at once ran out of GPU memory beside three other processes
+    proba = [predict_proba(weights, stats, X_val[start : start + 2000]) for start in range(0, len(X_val), 2000)]
     return np.concatenate([np.asarray(p) for p in proba], axis=1), images_seen
 
 
@@ -349,20 +347,20 @@ def main():
           f"seeds {args.seeds}, base {base}", flush=True)
     all_probs = {}
     stop_at = time.perf_counter() + args.deadline
-    deskew = None
+    y_fit, images = jnp.asarray(y), {}  # images: (fit, score) arrays by `deskew`, made once per run
     for text in args.candidates:
         name, recipe = parse_candidate(text, base)
-        if recipe["deskew"]:
-            deskew = deskew or package_deskew()
-            X_fit, X_score = jnp.asarray(deskew(X)), jnp.asarray(deskew(X_val))
-        else:
-            X_fit, X_score = jnp.asarray(X), jnp.asarray(X_val)
+        deskewed = bool(recipe["deskew"])
+        if deskewed not in images:
+            deskew = package_deskew() if deskewed else np.asarray
+            images[deskewed] = jnp.asarray(deskew(X)), jnp.asarray(deskew(X_val))
+        X_fit, X_score = images[deskewed]
         started, probas, seeds = time.perf_counter(), [], []
         for first in range(0, len(args.seeds), args.together):
             if time.perf_counter() > stop_at:
                 break
             chunk = args.seeds[first : first + args.together]
-            proba, images = fit_predict(chunk, recipe, X_fit, jnp.asarray(y), X_score,
+            proba, images_seen = fit_predict(chunk, recipe, X_fit, y_fit, X_score,
                                         log=lambda text, name=name: print(f"{name}{text}", flush=True))
             for seed, p in zip(chunk, proba):
                 print(f"{name} seed {seed}: {count_errors(p, y_val)} errors", flush=True)
@@ -381,7 +379,7 @@ def main():
                 "seeds": seeds, "errors": errors, "mean_errors": round(float(np.mean(errors)), 2),
                 "sd": round(float(np.std(errors, ddof=1)), 2) if len(errors) > 1 else None,
                 "all_seeds_soft_vote_errors": count_errors(proba.mean(0), y_val),
-                "images_per_fit": images, "seconds": round(time.perf_counter() - started, 1),
+                "images_per_fit": images_seen, "seconds": round(time.perf_counter() - started, 1),
                 "device": jax.devices()[0].device_kind}
         print(json.dumps(line), flush=True)
         if args.results:
