@@ -11,8 +11,10 @@ the members, and which images most of them misread (the errors no vote of these 
 fix). With --mix K, votes of K members mixed from families of models (a family is a file
 name without its trailing _SEED: DESK_3, DESK_4 -> DESK): for every count of members from each
 family, the mean, min and max errors over all such subsets. Members predict with
---tta-shift (default 0, as make_ensemble's members do). Costs one prediction per member, no
-training.
+--tta-shift (default 0, as make_ensemble's members do). With --both-views, each member averages
+its probabilities over the images as it was trained (plain or deskewed) and the other view, and
+the errors of each member in each view are printed first. Costs one prediction per member (two
+with --both-views), no training.
 
     python benchmarks/ensemble_size.py ens_seed1.skdigits ens_seed2.skdigits [--select]
     python benchmarks/ensemble_size.py a_seed0.skdigits b_seed0.skdigits b_seed1.skdigits --select --pairs
@@ -41,6 +43,8 @@ def main():
     parser.add_argument("--shared", action="store_true", help="print the errors the members share instead of the subsets")
     parser.add_argument("--mix", type=int, metavar="K", help="print votes of K members by family instead of the subsets")
     parser.add_argument("--tta-shift", type=int, default=0, help="the members' shift TTA (default 0)")
+    parser.add_argument("--both-views", action="store_true",
+                        help="each member averages its own view (plain or deskewed) and the other one")
     args = parser.parse_args()
     X, y = load_mnist()
     _, _, val_rows, _ = split_rows(np.arange(len(y)), y, select=args.select, n_train=50_000)  # rows in the MNIST files
@@ -52,7 +56,10 @@ def main():
         for member in members:
             member.set_params(cnn__tta_shift=args.tta_shift)
         names += [Path(path).stem if len(members) == 1 else f"{Path(path).stem}[{i}]" for i in range(len(members))]
-        probabilities += [member.predict_proba(X_val) for member in members]
+        probabilities += [
+            predict_both_views(member, X_val, y_val, name) if args.both_views else member.predict_proba(X_val)
+            for member, name in zip(members, names[-len(members):])
+        ]
         classes = model.classes_
     probabilities = np.stack(probabilities)
     split = "select" if args.select else "report"
@@ -78,6 +85,22 @@ def main():
             "members": k, "subsets": len(accuracies), "mean": round(float(np.mean(accuracies)), 5),
             "min": round(min(accuracies), 5), "max": round(max(accuracies), 5), "split": split, "machine": machine(),
         }))
+
+
+def predict_both_views(member, X, y, name):
+    """The mean of `member`'s probabilities on the images deskewed and not, whichever it was
+    trained on; prints its errors in each view and in the mean."""
+    own_view = member.get_params()["reshape__deskew"]
+    own = member.predict_proba(X)
+    member.set_params(reshape__deskew=not own_view)
+    other = member.predict_proba(X)
+    member.set_params(reshape__deskew=own_view)
+    both = (own + other) / 2
+    classes = member.classes_
+    errors = {view: int((classes[p.argmax(axis=1)] != y).sum()) for view, p in
+              (("own", own), ("other", other), ("both", both))}
+    print(json.dumps({"member": name, "deskew": bool(own_view), "errors": errors}), flush=True)
+    return both
 
 
 def print_mixes(k, names, errors, split):
