@@ -55,17 +55,18 @@ def main():
         members = getattr(model, "estimators_", [model])
         for member in members:
             member.set_params(cnn__tta_shift=args.tta_shift)
-        names += [Path(path).stem if len(members) == 1 else f"{Path(path).stem}[{i}]" for i in range(len(members))]
+        member_names = [Path(path).stem if len(members) == 1 else f"{Path(path).stem}[{i}]" for i in range(len(members))]
+        names += member_names
         probabilities += [
             predict_both_views(member, X_val, y_val, name) if args.both_views else member.predict_proba(X_val)
-            for member, name in zip(members, names[-len(members):])
+            for member, name in zip(members, member_names)
         ]
         classes = model.classes_
     probabilities = np.stack(probabilities)
     split = "select" if args.select else "report"
 
     def errors(subset):
-        return int((classes[probabilities[list(subset)].mean(axis=0).argmax(axis=1)] != y_val).sum())
+        return count_errors(probabilities[list(subset)].mean(axis=0), classes, y_val)
 
     if args.pairs:
         labels = probabilities.argmax(axis=2)
@@ -87,6 +88,11 @@ def main():
         }))
 
 
+def count_errors(proba, classes, y):
+    """How many of the images the most probable class misreads."""
+    return int((classes[proba.argmax(axis=1)] != y).sum())
+
+
 def predict_both_views(member, X, y, name):
     """The mean of `member`'s probabilities on the images deskewed and not, whichever it was
     trained on; prints its errors in each view and in the mean."""
@@ -96,9 +102,7 @@ def predict_both_views(member, X, y, name):
     other = member.predict_proba(X)
     member.set_params(reshape__deskew=own_view)
     both = (own + other) / 2
-    classes = member.classes_
-    errors = {view: int((classes[p.argmax(axis=1)] != y).sum()) for view, p in
-              (("own", own), ("other", other), ("both", both))}
+    errors = {view: count_errors(p, member.classes_, y) for view, p in (("own", own), ("other", other), ("both", both))}
     print(json.dumps({"member": name, "deskew": bool(own_view), "errors": errors}), flush=True)
     return both
 
