@@ -38,6 +38,12 @@ def load_selection_split():
     return split_rows(*load_mnist(), select=True)
 
 
+def count_errors(probabilities, classes, y):
+    """How many images the most probable class misreads: rows of `probabilities` are images,
+    columns follow `classes`."""
+    return int((classes[probabilities.argmax(axis=1)] != y).sum())
+
+
 def machine():
     """The CPU the figures come from: timings from different machines are not comparable.
 

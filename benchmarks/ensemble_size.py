@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _data import load_mnist, machine, split_rows
+from _data import count_errors, load_mnist, machine, split_rows
 
 import skdigits
 
@@ -86,11 +86,6 @@ def main():
             "members": k, "subsets": len(accuracies), "mean": round(float(np.mean(accuracies)), 5),
             "min": round(min(accuracies), 5), "max": round(max(accuracies), 5), "split": split, "machine": machine(),
         }))
-
-
-def count_errors(proba, classes, y):
-    """How many of the images the most probable class misreads."""
-    return int((classes[proba.argmax(axis=1)] != y).sum())
 
 
 def predict_both_views(member, X, y, name):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _data import load_selection_split, load_split, machine
+from _data import count_errors, load_selection_split, load_split, machine
 
 import skdigits
 from skdigits.augment import random_affine, shifted_copies
@@ -114,10 +114,6 @@ def paired_summary(table):
                          "sd_change": round(float(change.std(ddof=1)), 2) if len(change) > 1 else None,
                          "better": int((change < 0).sum()), "worse": int((change > 0).sum()), "same": int((change == 0).sum())}
     return summary
-
-
-def count_errors(probabilities, classes, y):
-    return int((classes[probabilities.argmax(axis=1)] != y).sum())
 
 
 if __name__ == "__main__":
