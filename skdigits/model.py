@@ -576,7 +576,11 @@ class DigitCNNClassifier(KerasClassifier):
             )
         # set by AugmentingResampler(per_epoch=True); lost when scikeras validates X
         self.augmentation_ = getattr(X, "augmentation", None)
-        return super().fit(X, y, sample_weight=sample_weight, **kwargs)
+        super().fit(X, y, sample_weight=sample_weight, **kwargs)
+        # scikeras 0.13's KerasClassifier.fit clears classes_, and a warm start, which keeps
+        # the fitted label encoder, never sets it again
+        self.classes_ = self.target_encoder_.classes_
+        return self
 
     def _keras_build_fn(self, meta, compile_kwargs):
         model = build_digit_cnn(

@@ -108,6 +108,21 @@ def test_joblib_round_trip_gives_identical_probabilities(images, tmp_path):
     np.testing.assert_array_equal(loaded.classes_, clf.classes_)
 
 
+def test_warm_start_refit_keeps_classes_and_saves(images, tmp_path):
+    import skdigits
+
+    X, y, X_test = images
+    clf = DigitCNNClassifier(**TINY, random_state=0).fit(X, y)
+    weights = clf.model_.get_weights()
+    clf.set_params(warm_start=True).fit(X, y)
+    assert any(not np.array_equal(a, b) for a, b in zip(weights, clf.model_.get_weights()))  # trained on
+    np.testing.assert_array_equal(clf.classes_, np.arange(10))
+    skdigits.save(clf, tmp_path / "clf.skdigits")
+    loaded = skdigits.load(tmp_path / "clf.skdigits")
+    np.testing.assert_array_equal(loaded.classes_, clf.classes_)
+    np.testing.assert_array_equal(loaded.predict(X_test), clf.predict(X_test))
+
+
 def test_predict_before_fit_raises_not_fitted():
     with pytest.raises(NotFittedError, match="needs to be fit before"):
         DigitCNNClassifier().predict(np.zeros((1, 28, 28, 1)))
