@@ -10,6 +10,7 @@ from scikeras.wrappers import KerasClassifier
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 
+import skdigits
 from skdigits import DigitCNNClassifier, LearningRateAnnealer, WarmupCosineSchedule
 from skdigits.model import build_digit_cnn
 
@@ -109,8 +110,6 @@ def test_joblib_round_trip_gives_identical_probabilities(images, tmp_path):
 
 
 def test_warm_start_refit_keeps_classes_and_saves(images, tmp_path):
-    import skdigits
-
     X, y, X_test = images
     clf = DigitCNNClassifier(**TINY, random_state=0).fit(X, y)
     weights = clf.model_.get_weights()
