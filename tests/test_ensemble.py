@@ -162,6 +162,13 @@ def test_default_members_alternate_the_strided_network_and_deskewed_images():
     assert _member_params(everyone_plain, "reshape__deskew") == [False, False]
 
 
+def test_downsampling_strided_makes_the_deskewed_members_strided_too():
+    # the docs' one-liner for strided and deskewed strided members in turn
+    ensemble = make_ensemble(4, downsampling="strided", random_state=0)
+    assert _member_params(ensemble, "cnn__downsampling") == ["strided"] * 4
+    assert _member_params(ensemble, "reshape__deskew") == [False, True, False, True]
+
+
 def test_members_predict_without_shift_tta_unless_asked():
     def tta(ensemble):
         return _member_params(ensemble, "cnn__tta_shift")
