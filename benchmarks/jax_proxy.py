@@ -12,7 +12,8 @@ confirm them with ``benchmarks/seeds.py`` on the package itself.
 What it copies from the package (``skdigits/presets.py`` is read for the preset's values,
 ``skdigits/preprocessing.py`` for ``deskew``): ``build_digit_cnn`` (Conv-ReLU-BN twice, then
 2x2 max pooling or, with ``downsampling=strided``, a 5x5 stride-2 Conv-ReLU-BN, and dropout per
-block; dense ReLU layers with dropout; Glorot-uniform kernels, BN epsilon 1e-3), deskewed
+block; ``downsampling=none``, not in the package, is the M3-style network of An et al. 2020: the
+blocks' unpadded convolutions alone shrink the image, 28 to 8 with five blocks; dense ReLU layers with dropout; Glorot-uniform kernels, BN epsilon 1e-3), deskewed
 images (``deskew=True``, at fit and predict time), Keras' Adam (epsilon 1e-7),
 ``WarmupCosineSchedule`` over optimiser steps, fresh copies per epoch drawn by
 ``transform_images``' geometry (rotation, zoom per axis, shift; bilinear, zero fill) next to
@@ -123,7 +124,9 @@ def conv_layer(key, size, channels, n_filters):
 
 
 def init_params(key, filters, dense_units, downsampling, n_classes=10):
-    """Per block: two 3x3 convolutions, then (strided) a 5x5 stride-2 one; then the dense layers."""
+    """Per block: two 3x3 convolutions, then (strided) a 5x5 stride-2 one; then the dense layers.
+    With ``downsampling="none"`` (the M3-style network of An et al. 2020) a block only shrinks
+    the image by its two unpadded convolutions."""
     params = {"conv": [], "dense": []}
     channels, side = 1, 28
     for n_filters in filters:
@@ -136,7 +139,7 @@ def init_params(key, filters, dense_units, downsampling, n_classes=10):
             key, sub = jax.random.split(key)
             block.append(conv_layer(sub, 5, channels, n_filters))
         params["conv"].append(block)
-        side = (side + 1) // 2 if downsampling == "strided" else side // 2
+        side = {"strided": (side + 1) // 2, "maxpool": side // 2, "none": side}[downsampling]
     width = channels * side * side
     for units in (*dense_units, n_classes):
         key, sub = jax.random.split(key)
@@ -145,9 +148,10 @@ def init_params(key, filters, dense_units, downsampling, n_classes=10):
     return params
 
 
-def forward(params, images, *, stats=None, dropout=0.0, key=None):
+def forward(params, images, *, stats=None, dropout=0.0, key=None, pool=True):
     """Logits. `stats` None: BN normalises with the batch's statistics (training) and the
-    statistics are returned too; else with `stats` (prediction)."""
+    statistics are returned too; else with `stats` (prediction). `pool`: 2x2 max pooling after
+    a block of two convolutions (False for ``downsampling="none"``)."""
     x = images[..., None]
     measured = []
     for block in params["conv"]:
@@ -159,7 +163,7 @@ def forward(params, images, *, stats=None, dropout=0.0, key=None):
             mean, var = (x.mean((0, 1, 2)), x.var((0, 1, 2))) if stats is None else stats[len(measured)]
             measured.append((mean, var))
             x = (x - mean) * jax.lax.rsqrt(var + 1e-3) * layer["gamma"] + layer["beta"]
-        if len(block) == 2:
+        if len(block) == 2 and pool:
             x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
         x, key = _dropout(x, dropout, key)
     x = x.reshape(len(x), -1)
@@ -226,11 +230,12 @@ def make_epoch(recipe, n_steps):
     """One epoch of every seed, compiled: per step, augment the batch, Adam under the schedule,
     update the average; vectorised over the seeds' states, orders and bags."""
     keep_original = bool(recipe["keep_original"])
+    pool = recipe["downsampling"] != "none"
     hyper = {k: jnp.float32(recipe[k] or 0.0) for k in ("dropout", "learning_rate", "warmup", "ema_decay",
                                                           "label_smoothing", "rotation", "zoom", "shift")}
 
     def loss_fn(params, images, labels, key):
-        logits, _ = forward(params, images, dropout=hyper["dropout"], key=key)
+        logits, _ = forward(params, images, dropout=hyper["dropout"], key=key, pool=pool)
         targets = jax.nn.one_hot(labels, 10) * (1 - hyper["label_smoothing"]) + hyper["label_smoothing"] / 10
         return -(targets * jax.nn.log_softmax(logits)).sum(-1).mean()
 
@@ -270,20 +275,20 @@ def epoch_orders(keys, n_images, n_steps, batch_size):
     return order.reshape(len(keys), n_steps, batch_size)
 
 
-@jax.jit
-def bn_statistics(params, X_train, rows, calibration_key):
+@partial(jax.jit, static_argnames="pool")
+def bn_statistics(params, X_train, rows, calibration_key, pool=True):
     """Per seed: the BatchNorm statistics measured on 2,048 of its training rows under its `params`."""
 
     def one(params, rows, key):
-        return forward(params, X_train[rows[jax.random.permutation(key, len(rows))[:2048]]])[1]
+        return forward(params, X_train[rows[jax.random.permutation(key, len(rows))[:2048]]], pool=pool)[1]
 
     return jax.vmap(one)(params, rows, calibration_key)
 
 
-@jax.jit
-def predict_proba(params, stats, X_val):
+@partial(jax.jit, static_argnames="pool")
+def predict_proba(params, stats, X_val, pool=True):
     """Per seed: the softmax on `X_val` under its `params` and BatchNorm `stats`."""
-    return jax.vmap(lambda params, stats: jax.nn.softmax(forward(params, X_val, stats=stats)[0]))(params, stats)
+    return jax.vmap(lambda params, stats: jax.nn.softmax(forward(params, X_val, stats=stats, pool=pool)[0]))(params, stats)
 
 
 def fit_shape(recipe, n_train):
@@ -317,9 +322,10 @@ def fit_predict(seeds, recipe, X, y, X_val, log=print):
             log(f"  {len(seeds)} seeds: {rate:,.0f} images/s over the first two epochs (compilation included)")
     weights = state[3] if recipe["ema_decay"] else state[0]
     images_seen = steps_per_epoch * recipe["epochs"] * recipe["batch_size"]
-    stats = bn_statistics(weights, X, rows, calibration_key)
+    pool = recipe["downsampling"] != "none"
+    stats = bn_statistics(weights, X, rows, calibration_key, pool=pool)
     # in slices of 2,000: all 8,000 at once ran out of GPU memory beside three other processes
-    proba = [predict_proba(weights, stats, X_val[start : start + 2000]) for start in range(0, len(X_val), 2000)]
+    proba = [predict_proba(weights, stats, X_val[start : start + 2000], pool=pool) for start in range(0, len(X_val), 2000)]
     return np.concatenate([np.asarray(p) for p in proba], axis=1), images_seen
 
 
@@ -336,14 +342,17 @@ def main():
     parser.add_argument("--probs", type=Path, help="save every seed's validation probabilities (float16) here")
     parser.add_argument("--limit", type=int, help="train on only this many images (a smoke test)")
     parser.add_argument("--deadline", type=float, default=float("inf"), help="start no fit after this many seconds")
+    parser.add_argument("--precision", default="highest", choices=("highest", "tensorfloat32"),
+                        help="matrix products and convolutions in full float32 (default) or TF32 on a GPU (faster)")
     parser.add_argument("--together", type=int, default=1,
                         help="train this many seeds at once, vectorised (fills a GPU; slower on a CPU)")
     args = parser.parse_args()
-    jax.config.update("jax_default_matmul_precision", "highest")
+    jax.config.update("jax_default_matmul_precision", args.precision)
     X, y, X_val, y_val = load_split(args.report)
     X, y = X[: args.limit], y[: args.limit]
     base = preset_recipe()
-    print(f"device {jax.devices()[0].device_kind}, split {'report' if args.report else 'select'}, n_val {len(y_val)}, "
+    print(f"device {jax.devices()[0].device_kind}, precision {args.precision}, "
+          f"split {'report' if args.report else 'select'}, n_val {len(y_val)}, "
           f"seeds {args.seeds}, base {base}", flush=True)
     all_probs = {}
     stop_at = time.perf_counter() + args.deadline
@@ -380,6 +389,7 @@ def main():
                 "sd": round(float(np.std(errors, ddof=1)), 2) if len(errors) > 1 else None,
                 "all_seeds_soft_vote_errors": count_errors(proba.mean(0), y_val),
                 "images_per_fit": images_seen, "seconds": round(time.perf_counter() - started, 1),
+                "precision": args.precision,
                 "device": jax.devices()[0].device_kind}
         print(json.dumps(line), flush=True)
         if args.results:
