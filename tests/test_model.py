@@ -386,3 +386,30 @@ def test_label_smoothing_with_another_loss_is_refused():
     X, y = _separable_images(40)
     with pytest.raises(ValueError, match=r"label_smoothing=0.1 replaces the loss .* but loss='mse' was given too"):
         DigitCNNClassifier(**TINY, label_smoothing=0.1, loss="mse").fit(X, y)
+
+
+def test_no_downsampling_builds_the_m3_style_network():
+    model = build_digit_cnn((28, 28, 1), 10, filters=(32, 64, 96, 128, 160), dense_units=(), dropout=0.0,
+                            downsampling="none")
+    layers = [type(layer).__name__ for layer in model.layers]
+    assert "MaxPooling2D" not in layers and layers.count("Conv2D") == 10
+    assert model.get_layer(index=layers.index("Flatten")).output.shape[1:] == (8 * 8 * 160,)
+
+
+@pytest.mark.parametrize(("filters", "downsampling", "block", "side"),
+                         [((8,) * 7, "none", 7, 4), ((8,) * 3, "maxpool", 3, 4), ((8,) * 3, "strided", 3, 4)])
+def test_too_many_blocks_for_the_image_are_refused(filters, downsampling, block, side):
+    with pytest.raises(ValueError, match=rf"filters has {len(filters)} entries, but with downsampling='{downsampling}' "
+                                         rf"block {block} gets a {side}x{side} image.*at most {block - 1} entries"):
+        build_digit_cnn((28, 28, 1), 10, filters=filters, downsampling=downsampling)
+
+
+def test_unpooled_network_fits_and_survives_save_and_load(images, tmp_path):
+    X, y, X_test = images
+    params = {**TINY, "filters": (4, 8), "dense_units": (), "dropout": 0.0, "downsampling": "none"}
+    clf = DigitCNNClassifier(**params, random_state=0).fit(X, y)
+    flatten = next(layer for layer in clf.model_.layers if isinstance(layer, keras.layers.Flatten))
+    assert flatten.output.shape[1:] == (20 * 20 * 8,)  # 28 - 4 per block, twice
+    skdigits.save(clf, tmp_path / "m3.skdigits")
+    loaded = skdigits.load(tmp_path / "m3.skdigits")
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), clf.predict_proba(X_test))
