@@ -11,9 +11,9 @@ confirm them with ``benchmarks/seeds.py`` on the package itself.
 
 What it copies from the package (``skdigits/presets.py`` is read for the preset's values,
 ``skdigits/preprocessing.py`` for ``deskew``): ``build_digit_cnn`` (Conv-ReLU-BN twice, then
-2x2 max pooling or, with ``downsampling=strided``, a 5x5 stride-2 Conv-ReLU-BN, and dropout per
-block; ``downsampling=none``, not in the package, is the M3-style network of An et al. 2020: the
-blocks' unpadded convolutions alone shrink the image, 28 to 8 with five blocks; dense ReLU layers with dropout; Glorot-uniform kernels, BN epsilon 1e-3), deskewed
+2x2 max pooling or, with ``downsampling=strided``, a 5x5 stride-2 Conv-ReLU-BN, or with
+``downsampling=none`` nothing (the M3-style network), and dropout per block; dense ReLU layers
+with dropout; Glorot-uniform kernels, BN epsilon 1e-3), deskewed
 images (``deskew=True``, at fit and predict time), Keras' Adam (epsilon 1e-7),
 ``WarmupCosineSchedule`` over optimiser steps, fresh copies per epoch drawn by
 ``transform_images``' geometry (rotation, zoom per axis, shift; bilinear, zero fill) next to
@@ -288,7 +288,10 @@ def bn_statistics(params, X_train, rows, calibration_key, pool=True):
 @partial(jax.jit, static_argnames="pool")
 def predict_proba(params, stats, X_val, pool=True):
     """Per seed: the softmax on `X_val` under its `params` and BatchNorm `stats`."""
-    return jax.vmap(lambda params, stats: jax.nn.softmax(forward(params, X_val, stats=stats, pool=pool)[0]))(params, stats)
+    def one(params, stats):
+        return jax.nn.softmax(forward(params, X_val, stats=stats, pool=pool)[0])
+
+    return jax.vmap(one)(params, stats)
 
 
 def fit_shape(recipe, n_train):

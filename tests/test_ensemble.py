@@ -169,6 +169,19 @@ def test_downsampling_strided_makes_the_deskewed_members_strided_too():
     assert _member_params(ensemble, "reshape__deskew") == [False, True, False, True]
 
 
+def test_m3_style_members_replace_the_strided_ones_through_set_params():
+    # the docs' recipe for the candidate on the reported split: seeds and bags stay, the network changes
+    m3 = {"cnn__downsampling": "none", "cnn__filters": (32, 64, 96, 128, 160), "cnn__dense_units": (),
+          "cnn__dropout": 0.0}
+    ensemble = make_ensemble(downsampling="strided", random_state=0)
+    seeds = _member_params(ensemble, "cnn__random_state")
+    ensemble.set_params(**{f"member{i}__{key}": value for i in (0, 2) for key, value in m3.items()})
+    assert _member_params(ensemble, "cnn__downsampling") == ["none", "strided", "none", "strided"]
+    assert _member_params(ensemble, "cnn__filters")[0::2] == [(32, 64, 96, 128, 160)] * 2
+    assert _member_params(ensemble, "reshape__deskew") == [False, True, False, True]
+    assert _member_params(ensemble, "cnn__random_state") == seeds
+
+
 def test_members_predict_without_shift_tta_unless_asked():
     def tta(ensemble):
         return _member_params(ensemble, "cnn__tta_shift")
