@@ -346,8 +346,8 @@ def build_digit_cnn(
     if len(input_shape) == 1:
         side = math.isqrt(input_shape[0])
         x = keras.layers.Reshape((side, side, 1))(x)
-    _check_image_outlasts_blocks(x.shape[1], len(filters), downsampling)
-    for n_filters in filters:
+    for block, n_filters in enumerate(filters, start=1):
+        _check_block_fits(x.shape[1], block, len(filters), downsampling)
         for _ in range(2):
             x = _conv_bn(x, n_filters, 3, bn_momentum)
         if downsampling == "maxpool":
@@ -363,20 +363,14 @@ def build_digit_cnn(
     return keras.Model(inputs, outputs, name="digit_cnn")
 
 
-def _check_image_outlasts_blocks(side, n_blocks, downsampling):
-    """Raise if `n_blocks` convolutional blocks leave nothing of a `side` x `side` image."""
-    for block in range(1, n_blocks + 1):
-        if side < 5:  # two unpadded 3x3 convolutions take 4 pixels
-            raise ValueError(
-                f"filters has {n_blocks} entries, but with downsampling={downsampling!r} block {block} "
-                f"gets a {side}x{side} image, too small for two unpadded 3x3 convolutions; give filters "
-                f"at most {block - 1} entries or use another downsampling."
-            )
-        side -= 4
-        if downsampling == "maxpool":
-            side //= 2
-        elif downsampling == "strided":
-            side = (side + 1) // 2
+def _check_block_fits(side, block, n_blocks, downsampling):
+    """Raise if block number `block` gets an image too small for two unpadded 3x3 convolutions."""
+    if side < 5:
+        raise ValueError(
+            f"filters has {n_blocks} entries, but with downsampling={downsampling!r} block {block} "
+            f"gets a {side}x{side} image, too small for two unpadded 3x3 convolutions; give filters "
+            f"at most {block - 1} entries or use another downsampling."
+        )
 
 
 def _conv_bn(x, n_filters, kernel_size, bn_momentum, **conv_kwargs):
