@@ -10,12 +10,18 @@ ensemble also each member's accuracy.
 
     python benchmarks/accuracy.py reference|default|accurate|ensemble [--select] [--set cnn__epochs=12 ...]
     python benchmarks/accuracy.py ensemble --members 3 --n-jobs 2 --save-model ensemble.skdigits
+
+One member of an ensemble at a time (a vote of members fitted in separate
+runs, by benchmarks/vote.py, is the ensemble's vote):
+
+    python benchmarks/accuracy.py ensemble --seed 1 --member 2 --save-probs results/members/x_s1_m2.npz
 """
 
 import argparse
 import collections
 import json
 import time
+from pathlib import Path
 
 from _data import load_selection_split, load_split, machine, peak_rss_mb
 
@@ -40,6 +46,10 @@ def main():
     parser.add_argument("--member-preset", nargs="+", default=None,
                         help="presets of the ensemble members, assigned in turn (default: make_ensemble's)")
     parser.add_argument("--n-jobs", type=int, default=None, help="members fitted at once")
+    parser.add_argument("--member", type=int, default=None,
+                        help="fit only this member of the ensemble (its seed and bag as in the whole ensemble)")
+    parser.add_argument("--save-probs", default=None,
+                        help="also save the validation probabilities, labels and this run's figures here (.npz)")
     parser.add_argument("--save-model", default=None, help="also save the fitted model here (.skdigits or .joblib)")
     parser.add_argument(
         "--select", action="store_true",
@@ -54,6 +64,8 @@ def main():
         given = {"n_members": args.members, "preset": args.member_preset, "max_samples": args.max_samples}
         options = {key: value for key, value in given.items() if value is not None}  # else make_ensemble's defaults
         model = make_ensemble(n_jobs=args.n_jobs, random_state=args.seed, verbose=2, **options, **overrides)
+        if args.member is not None:
+            model = model.estimators[args.member][1]
     else:
         model = make_digit_pipeline(preset=args.model, random_state=args.seed, verbose=2, **overrides)
 
@@ -75,12 +87,25 @@ def main():
         "predict_10k_s": round(predict_seconds, 2), "peak_rss_mb": round(peak_rss_mb()),
         "machine": machine(),
     }
-    if args.model == "ensemble":
+    if args.member is not None:
+        result["member"] = args.member
+    if args.save_probs:
+        save_probabilities(args.save_probs, model.predict_proba(X_val), model.classes_, y_val, result)
+    if args.model == "ensemble" and args.member is None:
         scores = member_scores(model, X_val, y_val)
         result["members"] = len(model.estimators_)
         result["member_accuracies"] = scores["accuracy"].round(5).tolist()
         result["member_disagreement"] = scores.drop(columns="accuracy").round(5).to_numpy().tolist()
     print(json.dumps(result))
+
+
+def save_probabilities(path, probabilities, classes, y_val, result):
+    """Keep what a vote needs, with the figures of the run that made it, in one .npz file."""
+    import numpy as np
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, probabilities=probabilities.astype(np.float32), classes=classes, y=y_val,
+                        result=json.dumps({key: value for key, value in result.items() if key != "confusions"}))
 
 
 def images_seen(model):

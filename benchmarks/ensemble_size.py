@@ -13,19 +13,24 @@ name without its trailing _SEED: DESK_3, DESK_4 -> DESK): for every count of mem
 family, the mean, min and max errors over all such subsets. Members predict with
 --tta-shift (default 0, as make_ensemble's members do). With --both-views, each member averages
 its probabilities over the images as it was trained (plain or deskewed) and the other view, and
-the errors of each member in each view are printed first. Costs one prediction per member (two
-with --both-views), no training.
+the errors of each member in each view are printed first. Every run first prints each member's
+errors and log loss (the mean -log of the true class's probability); --votes prints the errors of
+every vote of two or more members. Models may also be given as the members' validation
+probabilities (.npz files from `accuracy.py --save-probs`). Costs one prediction per saved model
+(two with --both-views), no training.
 
     python benchmarks/ensemble_size.py ens_seed1.skdigits ens_seed2.skdigits [--select]
     python benchmarks/ensemble_size.py a_seed0.skdigits b_seed0.skdigits b_seed1.skdigits --select --pairs
     python benchmarks/ensemble_size.py ens_*.skdigits single_*.skdigits --shared
     python benchmarks/ensemble_size.py DESK_{0,1,2,3}.skdigits DRB64_{0,1,2,3}.skdigits --select --mix 4
+    python benchmarks/ensemble_size.py results/members/*_s2_m*.npz --pairs --votes
 """
 
 import argparse
 import itertools
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +42,13 @@ import skdigits
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="+", help="saved ensembles or pipelines (.skdigits), fitted on the same split")
+    parser.add_argument("models", nargs="+", help="saved ensembles or pipelines (.skdigits) or members' probabilities "
+                        "(.npz from accuracy.py --save-probs), fitted on the same split")
     parser.add_argument("--select", action="store_true", help="the models were fitted on the selection split")
     parser.add_argument("--pairs", action="store_true", help="also print every pair's errors and disagreement")
     parser.add_argument("--shared", action="store_true", help="print the errors the members share instead of the subsets")
     parser.add_argument("--mix", type=int, metavar="K", help="print votes of K members by family instead of the subsets")
+    parser.add_argument("--votes", action="store_true", help="also print the errors of every vote of two or more members")
     parser.add_argument("--tta-shift", type=int, default=0, help="the members' shift TTA (default 0)")
     parser.add_argument("--both-views", action="store_true",
                         help="each member averages its own view (plain or deskewed) and the other one")
@@ -49,24 +56,26 @@ def main():
     X, y = load_mnist()
     _, _, val_rows, _ = split_rows(np.arange(len(y)), y, select=args.select, n_train=50_000)  # rows in the MNIST files
     X_val, y_val = X[val_rows], y[val_rows]
-    names, probabilities = [], []
+    names, probabilities, classes = [], [], None
     for path in args.models:
-        model = skdigits.load(path)
-        members = getattr(model, "estimators_", [model])
-        for member in members:
-            member.set_params(cnn__tta_shift=args.tta_shift)
-        member_names = [Path(path).stem if len(members) == 1 else f"{Path(path).stem}[{i}]" for i in range(len(members))]
+        member_names, member_probabilities, classes = read_members(path, X_val, y_val, args)
         names += member_names
-        probabilities += [
-            predict_both_views(member, X_val, y_val, name) if args.both_views else member.predict_proba(X_val)
-            for member, name in zip(members, member_names)
-        ]
-        classes = model.classes_
+        probabilities += member_probabilities
     probabilities = np.stack(probabilities)
     split = "select" if args.select else "report"
 
     def errors(subset):
         return count_errors(probabilities[list(subset)].mean(axis=0), classes, y_val)
+
+    true_class = np.searchsorted(classes, y_val)
+    for name, member in zip(names, probabilities):
+        log_loss = -np.log(np.clip(member[np.arange(len(y_val)), true_class], 1e-12, None)).mean()
+        print(json.dumps({"member": name, "errors": count_errors(member, classes, y_val),
+                          "log_loss": round(float(log_loss), 5), "split": split}))
+    if args.votes:
+        for k in range(2, len(names) + 1):
+            for subset in itertools.combinations(range(len(names)), k):
+                print(json.dumps({"vote": [names[i] for i in subset], "errors": errors(subset), "split": split}))
 
     if args.pairs:
         labels = probabilities.argmax(axis=2)
@@ -86,6 +95,29 @@ def main():
             "members": k, "subsets": len(accuracies), "mean": round(float(np.mean(accuracies)), 5),
             "min": round(min(accuracies), 5), "max": round(max(accuracies), 5), "split": split, "machine": machine(),
         }))
+
+
+def read_members(path, X_val, y_val, args):
+    """Names, validation probabilities and classes of the members in one file: a saved model
+    (predicted here) or the probabilities that accuracy.py --save-probs kept."""
+    if Path(path).suffix == ".npz":
+        saved = np.load(path)
+        if args.both_views:
+            sys.exit(f"--both-views predicts each member twice, so it needs saved models, got probabilities: {path}.")
+        if not np.array_equal(saved["y"], y_val):
+            sys.exit(f"{path} holds probabilities of other images than the {'selection' if args.select else 'reported'} "
+                     "split's validation images: pass --select exactly for files fitted with accuracy.py --select.")
+        return [Path(path).stem], [saved["probabilities"]], saved["classes"]
+    model = skdigits.load(path)
+    members = getattr(model, "estimators_", [model])
+    for member in members:
+        member.set_params(cnn__tta_shift=args.tta_shift)
+    names = [Path(path).stem if len(members) == 1 else f"{Path(path).stem}[{i}]" for i in range(len(members))]
+    probabilities = [
+        predict_both_views(member, X_val, y_val, name) if args.both_views else member.predict_proba(X_val)
+        for member, name in zip(members, names)
+    ]
+    return names, probabilities, model.classes_
 
 
 def predict_both_views(member, X, y, name):
