@@ -25,13 +25,12 @@ from pathlib import Path
 
 from _data import load_selection_split, load_split, machine, peak_rss_mb
 
-from skdigits.presets import parse_overrides
-
 import skdigits
 from skdigits import make_digit_pipeline, make_ensemble
 from skdigits.augment import images_per_epoch
 from skdigits.ensemble import member_scores
 from skdigits.pipeline import PRESETS
+from skdigits.presets import parse_overrides
 
 
 def main():

@@ -34,7 +34,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from _data import count_errors, load_mnist, machine, split_rows
 
 import skdigits
