@@ -12,7 +12,7 @@ ensemble also each member's accuracy.
     python benchmarks/accuracy.py ensemble --members 3 --n-jobs 2 --save-model ensemble.skdigits
 
 One member of an ensemble at a time (a vote of members fitted in separate
-runs, by benchmarks/vote.py, is the ensemble's vote):
+runs, by benchmarks/ensemble_size.py, is the ensemble's vote):
 
     python benchmarks/accuracy.py ensemble --seed 1 --member 2 --save-probs results/members/x_s1_m2.npz
 """
@@ -56,6 +56,9 @@ def main():
         "(never the last 10,000 that results are reported on)",
     )
     args = parser.parse_args()
+    if args.member is not None and args.model != "ensemble":
+        parser.error(f"--member picks one member of an ensemble, but the model is {args.model!r}: "
+                     "use `accuracy.py ensemble --member I`, or drop --member.")
 
     overrides = parse_overrides(args.set)
     X_train, y_train, X_val, y_val = load_selection_split() if args.select else load_split(n_train=args.n_train)
