@@ -201,17 +201,49 @@ class _WeightAverage(keras.callbacks.Callback):
     TensorFlow's ``ExponentialMovingAverage(num_updates=...)``: Keras' optimizer
     ``use_ema`` has a fixed decay, which in a 300-step fit at 0.999 would keep
     three quarters of the random initial weights.
+
+    With a `backup_dir` (the folder of ``BackupAndRestore``) the average and its
+    step count are saved there after every epoch, and a fit that resumes from
+    that folder's backup resumes the average too, instead of restarting it from
+    the restored weights.
     """
 
-    def __init__(self, decay):
+    _FILE = "weight_average.npz"
+
+    def __init__(self, decay, backup_dir=None):
         super().__init__()
         self.decay = decay
+        self.backup_dir = backup_dir
 
     def on_train_begin(self, logs=None):
         self._weights = [variable.value for variable in self.model.trainable_variables]
         self.averages = [tf.Variable(weight, trainable=False) for weight in self._weights]
         self._step = 0
+        self._first_epoch = True
         self._update = tf.function(self._assign_average)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._first_epoch and epoch > 0 and self.backup_dir is not None:
+            self._restore(epoch)
+        self._first_epoch = False
+
+    def _restore(self, epoch):
+        path = Path(self.backup_dir) / self._FILE
+        saved = {}
+        if path.is_file():
+            with np.load(path) as file:
+                saved = dict(file)
+        if saved.get("epoch") != epoch:
+            found = f"the average after epoch {int(saved['epoch'])}" if saved else "nothing"
+            warnings.warn(
+                f"The fit resumes after epoch {epoch} from its backup, but {path} holds {found}, so the weight "
+                f"average restarts from the restored weights. Delete {self.backup_dir} to fit from the start.",
+                UserWarning,
+            )
+            return
+        for index, average in enumerate(self.averages):
+            average.assign(saved[f"average_{index}"])
+        self._step = int(saved["step"])
 
     def _assign_average(self, decay):
         for average, weight in zip(self.averages, self._weights):
@@ -220,6 +252,16 @@ class _WeightAverage(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
         self._update(tf.constant(min(self.decay, (1 + self._step) / (10 + self._step)), tf.float32))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.backup_dir is None:
+            return
+        folder = Path(self.backup_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        averages = {f"average_{index}": average.numpy() for index, average in enumerate(self.averages)}
+        with open(folder / f"{self._FILE}.tmp", "wb") as file:  # a file object, so numpy adds no ".npz"
+            np.savez(file, epoch=epoch + 1, step=self._step, **averages)
+        os.replace(folder / f"{self._FILE}.tmp", folder / self._FILE)
 
     def on_train_end(self, logs=None):
         for variable, average in zip(self.model.trainable_variables, self.averages):
@@ -463,13 +505,15 @@ class DigitCNNClassifier(KerasClassifier):
         Keras' progress output during ``fit``: 0 silent, 1 progress bar,
         2 one line per epoch. Prediction is always silent.
     checkpoint_dir : str, path-like or None, default=None
-        If set, ``fit`` saves the training state (weights, optimizer, epoch)
-        in ``checkpoint_dir/backup`` after every epoch with Keras'
-        ``BackupAndRestore``, and the best weights so far (lowest ``val_loss``,
-        or ``loss`` without validation data) in
-        ``checkpoint_dir/best.weights.h5``. A fit that was interrupted
-        resumes from its last finished epoch when run again with the same
-        folder and data; the backup is deleted once a fit completes.
+        If set, ``fit`` saves the training state (weights, optimizer, epoch
+        and the `ema_decay` weight average) in ``checkpoint_dir/backup``
+        after every epoch with Keras' ``BackupAndRestore``, and the best
+        weights so far (lowest ``val_loss``, or ``loss`` without validation
+        data) in ``checkpoint_dir/best.weights.h5``. A fit that was
+        interrupted resumes from its last finished epoch when run again with
+        the same folder and data (per-epoch augmentation then draws the first
+        epochs' shuffles and transformations again); the backup is deleted
+        once a fit completes.
     random_state : int, RandomState instance or None, default=None
         Seed for weight initialisation, dropout and shuffling. With an int,
         two fits on the same CPU give the same predictions.
@@ -655,7 +699,8 @@ class DigitCNNClassifier(KerasClassifier):
             y = sample_weight = None
             kwargs.update(batch_size=None, shuffle=False)
         checkpoints = self._checkpoint_callbacks(validated="validation_data" in kwargs or bool(self.validation_split))
-        averaging = [] if self.ema_decay is None else [_WeightAverage(self.ema_decay)]
+        backup_dir = None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / "backup"
+        averaging = [] if self.ema_decay is None else [_WeightAverage(self.ema_decay, backup_dir)]
         self._fit_callbacks = [*constructor_callbacks, self._schedule(), *checkpoints, *averaging, *fit_time]
         try:
             with _seeded(self.random_state):
@@ -695,7 +740,7 @@ class DigitCNNClassifier(KerasClassifier):
         # built now so that a restored backup brings back the optimizer state too
         self.model_.optimizer.build(self.model_.trainable_variables)
         return [
-            keras.callbacks.BackupAndRestore(folder / "backup"),
+            keras.callbacks.BackupAndRestore(folder / "backup"),  # and _WeightAverage's average
             keras.callbacks.ModelCheckpoint(
                 folder / "best.weights.h5",
                 monitor="val_loss" if validated else "loss",

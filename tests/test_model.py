@@ -1,6 +1,7 @@
 import pickle
 import subprocess
 import sys
+import warnings
 
 import joblib
 import keras
@@ -293,6 +294,39 @@ def test_ema_predicts_with_the_averaged_weights(images):
     for weight, expected in zip(predicting, average):
         np.testing.assert_allclose(weight, expected, rtol=1e-4, atol=1e-6)
     assert any(not np.allclose(w, r, atol=1e-4) for w, r in zip(predicting, recorder.weights[-1]))
+
+
+def test_a_resumed_fit_resumes_the_weight_average(images, tmp_path):
+    X, y, _ = images  # 600 images, 6 steps per epoch
+    clf = DigitCNNClassifier(**{**TINY, "epochs": 4, "batch_size": 100}, ema_decay=0.95, checkpoint_dir=tmp_path,
+                             random_state=0)
+    interrupted, resumed = WeightRecorder(), WeightRecorder()
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y, callbacks=[interrupted, InterruptAfter(epoch=1)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the saved average was found and matches the backup
+        clf.fit(X, y, callbacks=[resumed])
+
+    assert len(interrupted.weights) - 1 == len(resumed.weights) - 1 == 12  # epochs 0-1, then 2-3
+    for restored, saved in zip(resumed.weights[0], interrupted.weights[-1]):
+        np.testing.assert_allclose(restored, saved)
+    average = interrupted.weights[0]
+    for step, weights in enumerate(interrupted.weights[1:] + resumed.weights[1:], start=1):
+        decay = min(0.95, (1 + step) / (10 + step))
+        average = [decay * a + (1 - decay) * w for a, w in zip(average, weights)]
+    for weight, expected in zip(clf.model_.trainable_variables, average):
+        np.testing.assert_allclose(weight.numpy(), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_a_resumed_fit_without_its_saved_average_warns(images, tmp_path):
+    X, y, _ = images
+    clf = DigitCNNClassifier(**{**TINY, "epochs": 3}, ema_decay=0.95, checkpoint_dir=tmp_path, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y, callbacks=[InterruptAfter(epoch=0)])
+    (tmp_path / "backup" / "weight_average.npz").unlink()
+    with pytest.warns(UserWarning, match=r"resumes after epoch 1 from its backup, but .*weight_average.npz "
+                                         r"holds nothing, so the weight average restarts from the restored weights"):
+        clf.fit(X, y)
 
 
 def test_batchnorm_statistics_belong_to_the_predicting_weights(images):
