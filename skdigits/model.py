@@ -223,7 +223,9 @@ class _WeightAverage(keras.callbacks.Callback):
         self._update = tf.function(self._assign_average)
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self._first_epoch and epoch > 0 and self.backup_dir is not None:
+        # a fit that starts past epoch 0 with a backup folder is one that BackupAndRestore resumed
+        # (the folder is deleted when a fit completes, so a later warm start finds none)
+        if self._first_epoch and epoch > 0 and self.backup_dir is not None and Path(self.backup_dir).is_dir():
             self._restore(epoch)
         self._first_epoch = False
 

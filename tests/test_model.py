@@ -329,6 +329,16 @@ def test_a_resumed_fit_without_its_saved_average_warns(images, tmp_path):
         clf.fit(X, y)
 
 
+def test_partial_fit_with_a_checkpoint_and_an_average_does_not_warn(images, tmp_path):
+    X, y, _ = images
+    clf = DigitCNNClassifier(**TINY, ema_decay=0.95, checkpoint_dir=tmp_path, random_state=0)
+    clf.partial_fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a second epoch, not a resumed fit
+        clf.partial_fit(X, y)
+    assert clf.current_epoch == 2
+
+
 def test_batchnorm_statistics_belong_to_the_predicting_weights(images):
     X, y, _ = images
     clf = DigitCNNClassifier(**{**TINY, "epochs": 2, "batch_size": 50}, ema_decay=0.95, random_state=0).fit(X, y)
