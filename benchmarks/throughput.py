@@ -3,7 +3,8 @@
 One warm-up pass, then one timed pass over 16,384 random images; prints images/s.
 Run each setting in its own process, several times: this machine is noisy.
 
-    python benchmarks/throughput.py --batch-size 256 --mode numpy|tfdata|steps|jit [--network reference|strided]
+    python benchmarks/throughput.py --batch-size 256 --mode numpy|tfdata|steps|jit [--network reference|strided|m3]
+    python benchmarks/throughput.py --batch-size 64 --network m3 --dtype-policy mixed_bfloat16
 """
 
 import argparse
@@ -24,6 +25,7 @@ N_IMAGES = 16_384
 NETWORKS = {
     "reference": {},
     "strided": {"downsampling": "strided", "filters": (32, 64), "dense_units": (128,), "dropout": 0.4},
+    "m3": {"downsampling": "none", "filters": (32, 64, 96, 128, 160), "dense_units": (), "dropout": 0.0},
 }
 
 
@@ -32,14 +34,16 @@ def main():
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--mode", choices=["numpy", "tfdata", "steps", "jit"], default="numpy")
     parser.add_argument("--network", choices=sorted(NETWORKS), default="reference",
-                        help="reference: the notebook's (default and 0.2 accurate presets); strided: the 0.1 accurate")
+                        help="reference: the notebook's (default and 0.2 accurate presets); strided: the 0.1 accurate; "
+                             "m3: the M3-style network (downsampling='none')")
+    parser.add_argument("--dtype-policy", choices=["float32", "mixed_bfloat16", "mixed_float16"], default="float32")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
     X = rng.random((N_IMAGES, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, N_IMAGES)
     compile_options = {"steps": {"steps_per_execution": 16}, "jit": {"jit_compile": True}}.get(args.mode, {})
-    model = build_digit_cnn((28, 28, 1), 10, **NETWORKS[args.network])
+    model = build_digit_cnn((28, 28, 1), 10, **NETWORKS[args.network], dtype_policy=args.dtype_policy)
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"], **compile_options)
 
     def data():
@@ -51,7 +55,8 @@ def main():
     started = time.perf_counter()
     model.fit(**data(), epochs=1, verbose=0)
     rate = N_IMAGES / (time.perf_counter() - started)
-    print(f"{args.network} network, batch {args.batch_size} {args.mode}: {rate:.0f} images/s on {machine()}")
+    print(f"{args.network} network, batch {args.batch_size} {args.mode} {args.dtype_policy}: {rate:.0f} images/s "
+          f"on {machine()}")
 
 
 if __name__ == "__main__":

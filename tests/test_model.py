@@ -356,6 +356,7 @@ def test_batchnorm_statistics_belong_to_the_predicting_weights(images):
         ({"filters": (16, 0)}, r"The 'filters' parameter of DigitCNNClassifier must be a tuple of at least 1 positive"),
         ({"lr_schedule": "step"}, r"The 'lr_schedule' parameter of DigitCNNClassifier must be a str among"),
         ({"min_steps": -1}, r"The 'min_steps' parameter of DigitCNNClassifier must be an int in the range \[0, inf\)"),
+        ({"dtype_policy": "float16"}, r"'dtype_policy' parameter of DigitCNNClassifier must be a str among.*float16"),
     ],
 )
 def test_parameters_are_checked_before_training(images, params, message):
@@ -374,7 +375,7 @@ def test_architecture_defaults_are_the_builders():
 
     builder = inspect.signature(build_digit_cnn).parameters
     params = DigitCNNClassifier().get_params()
-    for name in ("filters", "dense_units", "dropout", "bn_momentum", "downsampling"):
+    for name in ("filters", "dense_units", "dropout", "bn_momentum", "downsampling", "dtype_policy"):
         assert params[name] == builder[name].default
 
 
@@ -457,3 +458,35 @@ def test_unpooled_network_fits_and_survives_save_and_load(images, tmp_path):
     skdigits.save(clf, tmp_path / "m3.skdigits")
     loaded = skdigits.load(tmp_path / "m3.skdigits")
     np.testing.assert_array_equal(loaded.predict_proba(X_test), clf.predict_proba(X_test))
+
+
+def test_mixed_precision_computes_in_16_bits_with_float32_weights_and_softmax():
+    model = build_digit_cnn((28, 28, 1), 10, filters=(4,), dense_units=(8,), dtype_policy="mixed_bfloat16")
+    *hidden, softmax = [layer for layer in model.layers if layer.weights]
+    assert {layer.compute_dtype for layer in hidden} == {"bfloat16"}
+    assert {weight.dtype for layer in hidden for weight in layer.weights} == {"float32"}
+    assert softmax.compute_dtype == "float32"
+
+
+@pytest.mark.parametrize("dtype_policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_fits_predicts_float32_and_survives_save_and_load(images, tmp_path, dtype_policy):
+    X, y, X_test = images
+    clf = DigitCNNClassifier(**TINY, dtype_policy=dtype_policy, ema_decay=0.9, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X_test)
+    assert proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert {layer.compute_dtype for layer in clf.model_.layers if isinstance(layer, keras.layers.Conv2D)} == {
+        dtype_policy.removeprefix("mixed_")}
+    assert clone(clf).get_params()["dtype_policy"] == dtype_policy
+    skdigits.save(clf, tmp_path / "mixed.skdigits")
+    loaded = skdigits.load(tmp_path / "mixed.skdigits")
+    assert loaded.dtype_policy == dtype_policy
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), proba)
+
+
+def test_mixed_float16_scales_the_loss_and_keeps_the_schedule(images):
+    X, y, _ = images
+    clf = DigitCNNClassifier(**{**TINY, "epochs": 2}, dtype_policy="mixed_float16", learning_rate=1e-3, lr_decay=0.5)
+    clf.fit(X, y)
+    assert isinstance(clf.model_.optimizer, keras.optimizers.LossScaleOptimizer)
+    np.testing.assert_allclose(clf.history_["learning_rate"], [1e-3, 5e-4], rtol=1e-6)
