@@ -478,9 +478,10 @@ class DigitCNNClassifier(KerasClassifier):
         Keras mixed precision: the mixed policies compute in 16 bits and
         keep the weights and the probabilities in float32. Faster where the
         hardware has 16-bit matrix units (GPUs; CPUs with AMX, where
-        ``"mixed_bfloat16"`` trains the M3-style network about three times
-        as fast), slower elsewhere. ``"mixed_float16"`` scales the loss
-        (Keras' ``LossScaleOptimizer``).
+        ``"mixed_bfloat16"`` trained the M3-style network 1.65 times as fast
+        at the same accuracy, but the presets' smaller networks no faster;
+        ``benchmarks/README.md``), slower elsewhere. ``"mixed_float16"``
+        scales the loss (Keras' ``LossScaleOptimizer``).
     learning_rate : float, default=1e-3
         Learning rate of the first epoch ("exponential"), or the peak
         learning rate ("cosine").
