@@ -479,7 +479,7 @@ class DigitCNNClassifier(KerasClassifier):
         keep the weights and the probabilities in float32. Faster where the
         hardware has 16-bit matrix units (GPUs; CPUs with AMX, where
         ``"mixed_bfloat16"`` trained the M3-style network 1.65 times as fast
-        at the same accuracy, but the presets' smaller networks no faster;
+        and the strided preset as accurately but no faster;
         ``benchmarks/README.md``), slower elsewhere. ``"mixed_float16"``
         scales the loss (Keras' ``LossScaleOptimizer``).
     learning_rate : float, default=1e-3
