@@ -478,7 +478,7 @@ class DigitCNNClassifier(KerasClassifier):
         Keras mixed precision: the mixed policies compute in 16 bits and
         keep the weights and the probabilities in float32. Faster where the
         hardware has 16-bit matrix units (GPUs; CPUs with AMX, where
-        ``"mixed_bfloat16"`` trained the M3-style network 1.65 times as fast
+        ``"mixed_bfloat16"`` trained the M3-style network 1.4-1.65 times as fast
         and the strided preset as accurately but no faster;
         ``benchmarks/README.md``), slower elsewhere. ``"mixed_float16"``
         scales the loss (Keras' ``LossScaleOptimizer``).
