@@ -469,7 +469,7 @@ def test_mixed_precision_computes_in_16_bits_with_float32_weights_and_softmax():
 
 
 @pytest.mark.parametrize("dtype_policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_fits_predicts_float32_and_survives_save_and_load(images, tmp_path, dtype_policy):
+def test_mixed_precision_fits_predicts_float32_and_survives_joblib_and_save(images, tmp_path, dtype_policy):
     X, y, X_test = images
     clf = DigitCNNClassifier(**TINY, dtype_policy=dtype_policy, ema_decay=0.9, random_state=0).fit(X, y)
     proba = clf.predict_proba(X_test)
@@ -478,6 +478,8 @@ def test_mixed_precision_fits_predicts_float32_and_survives_save_and_load(images
     assert {layer.compute_dtype for layer in clf.model_.layers if isinstance(layer, keras.layers.Conv2D)} == {
         dtype_policy.removeprefix("mixed_")}
     assert clone(clf).get_params()["dtype_policy"] == dtype_policy
+    joblib.dump(clf, tmp_path / "mixed.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "mixed.joblib").predict_proba(X_test), proba)
     skdigits.save(clf, tmp_path / "mixed.skdigits")
     loaded = skdigits.load(tmp_path / "mixed.skdigits")
     assert loaded.dtype_policy == dtype_policy
