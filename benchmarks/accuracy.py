@@ -75,8 +75,9 @@ def main():
     model.fit(X_train, y_train)
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    predicted = model.predict(X_val)
+    probabilities = model.predict_proba(X_val)  # every model here votes softly: predict is its argmax
     predict_seconds = time.perf_counter() - started
+    predicted = model.classes_[probabilities.argmax(axis=1)]
 
     if args.save_model:
         skdigits.save(model, args.save_model)
@@ -92,7 +93,7 @@ def main():
     if args.member is not None:
         result["member"] = args.member
     if args.save_probs:
-        save_probabilities(args.save_probs, model.predict_proba(X_val), model.classes_, y_val, result)
+        save_probabilities(args.save_probs, probabilities, model.classes_, y_val, result)
     if args.model == "ensemble" and args.member is None:
         scores = member_scores(model, X_val, y_val)
         result["members"] = len(model.estimators_)
