@@ -215,7 +215,8 @@ def test_strided_downsampling_replaces_pooling_with_learned_convolutions():
 
 def test_unknown_downsampling_is_refused(images):
     X, y, _ = images
-    with pytest.raises(ValueError, match=r"The 'downsampling' parameter of DigitCNNClassifier must be a str among .*Got 'avg'"):
+    message = r"The 'downsampling' parameter of DigitCNNClassifier must be a str among .*Got 'avg'"
+    with pytest.raises(ValueError, match=message):
         DigitCNNClassifier(**TINY, downsampling="avg").fit(X, y)
 
 
