@@ -37,7 +37,7 @@ def main():
                         help="reference: the notebook's (default and 0.2 accurate presets); strided: the 0.1 accurate; "
                              "m3: the M3-style network (downsampling='none')")
     parser.add_argument("--dtype-policy", default="float32",
-                        help="a dtype_policy of build_digit_cnn, which checks it: float32, mixed_bfloat16, mixed_float16")
+                        help="build_digit_cnn's dtype_policy (default float32), checked there: for example mixed_bfloat16")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
