@@ -220,14 +220,16 @@ def images_per_epoch(n_images, augmentation):
     return n_images * (int(augmentation["keep_original"]) + augmentation["n_copies"])
 
 
-def fresh_copies_dataset(X, y, sample_weight, augmentation, *, batch_size):
+def fresh_copies_dataset(X, y, sample_weight, augmentation, *, batch_size, epoch=0):
     """A ``tf.data`` pipeline that augments anew every time an image is drawn.
 
     Each epoch holds ``keep_original`` times the images as they are plus
     ``n_copies`` copies transformed with new random parameters, shuffled
     together, so the network never sees the same transformed copy twice. The
-    draws are stateless and seeded from ``augmentation["seed"]``: a fit is
-    reproducible, and each epoch's shuffle and transformations differ.
+    draws are stateless, seeded from ``augmentation["seed"]`` and the epoch
+    number: epoch ``e`` is always the same shuffle and transformations, and
+    each epoch's differ, so a fit is reproducible and a fit resumed at epoch
+    ``e`` trains on the images an uninterrupted one would have.
 
     Parameters
     ----------
@@ -242,6 +244,11 @@ def fresh_copies_dataset(X, y, sample_weight, augmentation, *, batch_size):
         and ``seed``, as handed over by ``AugmentingResampler(per_epoch=True)``.
     batch_size : int
         Images per batch.
+    epoch : int or tf.Variable, default=0
+        The epoch to draw. A ``tf.Variable`` is read at the start of every
+        pass over the dataset, so assigning it between passes draws another
+        epoch; [`DigitCNNClassifier`][skdigits.model.DigitCNNClassifier]
+        assigns Keras' epoch number at the start of each epoch.
 
     Returns
     -------
@@ -251,11 +258,18 @@ def fresh_copies_dataset(X, y, sample_weight, augmentation, *, batch_size):
     Examples
     --------
     >>> import numpy as np
+    >>> import tensorflow as tf
     >>> from skdigits.augment import fresh_copies_dataset
     >>> X, y = np.zeros((10, 28, 28, 1), np.float32), np.arange(10)
     >>> spec = dict(rotation=10.0, zoom=0.1, shift=0.1, n_copies=1, keep_original=True, seed=0)
     >>> sum(len(batch[1]) for batch in fresh_copies_dataset(X, y, None, spec, batch_size=8))
     20
+    >>> epoch = tf.Variable(0)
+    >>> dataset = fresh_copies_dataset(X, y, None, spec, batch_size=20, epoch=epoch)
+    >>> first = next(iter(dataset))[1].numpy()
+    >>> _ = epoch.assign(1)
+    >>> bool((next(iter(dataset))[1].numpy() == first).all())  # another shuffle
+    False
     """
     n_images = len(X)
     n_originals = n_images * int(augmentation["keep_original"])
@@ -281,11 +295,23 @@ def fresh_copies_dataset(X, y, sample_weight, augmentation, *, batch_size):
         data = (tf.reshape(batch, [-1, *sample_shape]), tf.gather(targets, rows))
         return data if weights is None else (*data, tf.gather(weights, rows))
 
-    order = tf.data.Dataset.range(epoch_size).shuffle(epoch_size, seed=seed, reshuffle_each_iteration=True)
-    batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    n_batches = math.ceil(epoch_size / batch_size)
+
+    def epoch_batches(_):
+        # read when a pass starts, so the variable's value at that moment picks the epoch
+        epoch_seed = tf.random.experimental.stateless_fold_in(tf.constant([seed, 0], tf.int64), tf.cast(epoch, tf.int64))
+        shuffle_seed, transform_seed = tf.unstack(tf.random.experimental.stateless_split(epoch_seed, 2))
+        order = tf.random.experimental.stateless_shuffle(tf.range(epoch_size, dtype=tf.int64), shuffle_seed)
+        batch_seeds = tf.random.experimental.stateless_split(transform_seed, n_batches)
+        return tf.data.Dataset.zip(
+            tf.data.Dataset.from_tensor_slices(order).batch(batch_size), tf.data.Dataset.from_tensor_slices(batch_seeds)
+        )
+
     return (
-        tf.data.Dataset.zip(order.batch(batch_size), batch_seeds)
+        tf.data.Dataset.from_tensors(0)
+        .flat_map(epoch_batches)
         .map(load, num_parallel_calls=tf.data.AUTOTUNE)
+        .apply(tf.data.experimental.assert_cardinality(n_batches))  # for Keras' progress bar and step count
         .prefetch(tf.data.AUTOTUNE)
     )
 

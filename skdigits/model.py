@@ -195,33 +195,35 @@ class WarmupCosineSchedule(keras.callbacks.Callback):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
-class _WeightAverage(keras.callbacks.Callback):
-    """Keep an exponential moving average of the trainable weights and predict with it.
+class _DrawEpoch(keras.callbacks.Callback):
+    """Set the epoch that `fresh_copies_dataset` draws to Keras' epoch number, which
+    starts past 0 in a fit that ``BackupAndRestore`` resumed."""
 
-    The decay warms up as ``min(decay, (1 + t) / (10 + t))`` after step t, as in
-    TensorFlow's ``ExponentialMovingAverage(num_updates=...)``: Keras' optimizer
-    ``use_ema`` has a fixed decay, which in a 300-step fit at 0.999 would keep
-    three quarters of the random initial weights.
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
 
-    With a `backup_dir` (the folder of ``BackupAndRestore``) the average and its
-    step count are saved there after every epoch, and a fit that resumes from
-    that folder's backup resumes the average too, instead of restarting it from
-    the restored weights.
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch.assign(epoch)
+
+
+class _ResumableState(keras.callbacks.Callback):
+    """Training state that ``BackupAndRestore`` does not keep, saved beside its backup.
+
+    With a `backup_dir` (the folder of ``BackupAndRestore``) the arrays of
+    ``_get_state`` are saved there after every epoch, and a fit that resumes
+    from that folder's backup hands them back to ``_set_state``; without them
+    it warns and carries on with ``_LOST``. Subclasses name the ``_FILE``.
     """
 
-    _FILE = "weight_average.npz"
+    _FILE = _LOST = None
 
-    def __init__(self, decay, backup_dir=None):
+    def __init__(self, backup_dir=None):
         super().__init__()
-        self.decay = decay
         self.backup_dir = backup_dir
 
     def on_train_begin(self, logs=None):
-        self._weights = [variable.value for variable in self.model.trainable_variables]
-        self.averages = [tf.Variable(weight, trainable=False) for weight in self._weights]
-        self._step = 0
         self._first_epoch = True
-        self._update = tf.function(self._assign_average)
 
     def on_epoch_begin(self, epoch, logs=None):
         # a fit that starts past epoch 0 with a backup folder is one that BackupAndRestore resumed
@@ -237,13 +239,75 @@ class _WeightAverage(keras.callbacks.Callback):
             with np.load(path) as file:
                 saved = dict(file)
         if saved.get("epoch") != epoch:
-            found = f"the average after epoch {int(saved['epoch'])}" if saved else "nothing"
+            found = f"the state after epoch {int(saved['epoch'])}" if saved else "nothing"
             warnings.warn(
-                f"The fit resumes after epoch {epoch} from its backup, but {path} holds {found}, so the weight "
-                f"average restarts from the restored weights. Delete {self.backup_dir} to fit from the start.",
+                f"The fit resumes after epoch {epoch} from its backup, but {path} holds {found}, so {self._LOST}. "
+                f"Delete {self.backup_dir} to fit from the start.",
                 UserWarning,
             )
             return
+        self._set_state(saved)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.backup_dir is None:
+            return
+        folder = Path(self.backup_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"{self._FILE}.tmp", "wb") as file:  # a file object, so numpy adds no ".npz"
+            np.savez(file, epoch=epoch + 1, **self._get_state())
+        os.replace(folder / f"{self._FILE}.tmp", folder / self._FILE)
+
+
+class _RandomState(_ResumableState):
+    """Resume the random draws of the network's layers (dropout's masks) where the
+    interrupted fit left them, so that a resumed fit trains as an uninterrupted one."""
+
+    _FILE = "random_state.npz"
+    _LOST = "dropout draws other masks than an uninterrupted fit would"
+
+    def _seed_states(self):
+        weights = {id(weight) for weight in self.model.weights}  # Layer.variables adds the seed generators' states
+        return [variable for variable in self.model.variables if id(variable) not in weights]
+
+    def _get_state(self):
+        return {f"seed_{index}": state.numpy() for index, state in enumerate(self._seed_states())}
+
+    def _set_state(self, saved):
+        for index, state in enumerate(self._seed_states()):
+            state.assign(saved[f"seed_{index}"])
+
+
+class _WeightAverage(_ResumableState):
+    """Keep an exponential moving average of the trainable weights and predict with it.
+
+    The decay warms up as ``min(decay, (1 + t) / (10 + t))`` after step t, as in
+    TensorFlow's ``ExponentialMovingAverage(num_updates=...)``: Keras' optimizer
+    ``use_ema`` has a fixed decay, which in a 300-step fit at 0.999 would keep
+    three quarters of the random initial weights.
+
+    With a `backup_dir` a fit that resumes from that folder's backup resumes the
+    average and its step count too, instead of restarting it from the restored
+    weights.
+    """
+
+    _FILE = "weight_average.npz"
+    _LOST = "the weight average restarts from the restored weights"
+
+    def __init__(self, decay, backup_dir=None):
+        super().__init__(backup_dir)
+        self.decay = decay
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._weights = [variable.value for variable in self.model.trainable_variables]
+        self.averages = [tf.Variable(weight, trainable=False) for weight in self._weights]
+        self._step = 0
+        self._update = tf.function(self._assign_average)
+
+    def _get_state(self):
+        return {"step": self._step, **{f"average_{index}": average.numpy() for index, average in enumerate(self.averages)}}
+
+    def _set_state(self, saved):
         for index, average in enumerate(self.averages):
             average.assign(saved[f"average_{index}"])
         self._step = int(saved["step"])
@@ -255,16 +319,6 @@ class _WeightAverage(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
         self._update(tf.constant(min(self.decay, (1 + self._step) / (10 + self._step)), tf.float32))
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.backup_dir is None:
-            return
-        folder = Path(self.backup_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        averages = {f"average_{index}": average.numpy() for index, average in enumerate(self.averages)}
-        with open(folder / f"{self._FILE}.tmp", "wb") as file:  # a file object, so numpy adds no ".npz"
-            np.savez(file, epoch=epoch + 1, step=self._step, **averages)
-        os.replace(folder / f"{self._FILE}.tmp", folder / self._FILE)
 
     def on_train_end(self, logs=None):
         for variable, average in zip(self.model.trainable_variables, self.averages):
@@ -530,9 +584,9 @@ class DigitCNNClassifier(KerasClassifier):
         weights so far (lowest ``val_loss``, or ``loss`` without validation
         data) in ``checkpoint_dir/best.weights.h5``. A fit that was
         interrupted resumes from its last finished epoch when run again with
-        the same folder and data (per-epoch augmentation then draws the first
-        epochs' shuffles and transformations again); the backup is deleted
-        once a fit completes.
+        the same folder and data, and per-epoch augmentation draws the
+        shuffles and transformations of the epochs it has not trained on
+        yet; the backup is deleted once a fit completes.
     random_state : int, RandomState instance or None, default=None
         Seed for weight initialisation, dropout and shuffling. With an int,
         two fits on the same CPU give the same predictions.
@@ -716,16 +770,21 @@ class DigitCNNClassifier(KerasClassifier):
         augmentation = getattr(self, "augmentation_", None)
         self.batch_size_ = self._batch_size_for(images_per_epoch(len(X), augmentation), epochs)
         images = X
+        draw_epoch = []
         if augmentation is None:
             kwargs["batch_size"] = self.batch_size_
         else:  # the dataset batches and shuffles
-            X = fresh_copies_dataset(X, y, sample_weight, augmentation, batch_size=self.batch_size_)
+            epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+            X = fresh_copies_dataset(X, y, sample_weight, augmentation, batch_size=self.batch_size_, epoch=epoch)
             y = sample_weight = None
             kwargs.update(batch_size=None, shuffle=False)
+            draw_epoch = [_DrawEpoch(epoch)]
         checkpoints = self._checkpoint_callbacks(validated="validation_data" in kwargs or bool(self.validation_split))
         backup_dir = None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / "backup"
-        averaging = [] if self.ema_decay is None else [_WeightAverage(self.ema_decay, backup_dir)]
-        self._fit_callbacks = [*constructor_callbacks, self._schedule(), *checkpoints, *averaging, *fit_time]
+        states = [] if backup_dir is None else [_RandomState(backup_dir)]
+        if self.ema_decay is not None:
+            states.append(_WeightAverage(self.ema_decay, backup_dir))
+        self._fit_callbacks = [*constructor_callbacks, *draw_epoch, self._schedule(), *checkpoints, *states, *fit_time]
         try:
             with _seeded(self.random_state):
                 super()._fit_keras_model(X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs)

@@ -1,6 +1,7 @@
 import os
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +14,18 @@ MNIST = Path(os.environ.get("SKDIGITS_MNIST_DIR", Path(__file__).resolve().paren
 
 #: A network small enough to fit in about a second; the tests check behaviour, not accuracy.
 TINY = {"filters": (4,), "dense_units": (16,), "epochs": 1, "batch_size": 128, "min_steps": 0}
+
+
+class InterruptAfter(keras.callbacks.Callback):
+    """Raise KeyboardInterrupt at the end of an epoch, as Ctrl-C would."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from skdigits import AugmentingResampler
 from skdigits.augment import fresh_copies_dataset, random_affine, shifted_copies, transform_images
@@ -173,8 +174,11 @@ def test_fresh_copies_change_between_epochs_and_keep_the_originals(sample):
     X = (sample[0][:40].reshape(-1, 28, 28, 1) / 255).astype(np.float32)
     y = np.arange(40)  # a unique label finds each image's source
     spec = dict(rotation=10.0, zoom=0.1, shift=0.1, n_copies=1, keep_original=True, seed=0)
-    dataset = fresh_copies_dataset(X, y, None, spec, batch_size=16)
-    (first, labels1), (second, labels2) = _epoch(dataset), _epoch(dataset)
+    epoch = tf.Variable(0)
+    dataset = fresh_copies_dataset(X, y, None, spec, batch_size=16, epoch=epoch)
+    first, labels1 = _epoch(dataset)
+    epoch.assign(1)
+    second, labels2 = _epoch(dataset)
     assert len(first) == 80 and sorted(labels1) == sorted(np.repeat(y, 2))
     assert not np.array_equal(labels1, labels2)  # reshuffled
 
@@ -189,6 +193,22 @@ def test_fresh_copies_change_between_epochs_and_keep_the_originals(sample):
     originals2, copies2 = split(second, labels2)
     assert len(originals1) == len(originals2) == 40 and len(copies1) == len(copies2) == 40
     assert all(not np.allclose(copies1[label], copies2[label]) for label in y)
+
+
+def test_an_epoch_draws_the_same_copies_whatever_came_before(sample):
+    # what lets a fit resumed at epoch 2 train on the images an uninterrupted fit would
+    X = (sample[0][:20].reshape(-1, 28, 28, 1) / 255).astype(np.float32)
+    spec = {"rotation": 10.0, "zoom": 0.1, "shift": 0.1, "n_copies": 1, "keep_original": True, "seed": 3}
+    epoch = tf.Variable(0)
+    dataset = fresh_copies_dataset(X, np.arange(20), None, spec, batch_size=8, epoch=epoch)
+    passes = []
+    for number in range(3):
+        epoch.assign(number)
+        passes.append(_epoch(dataset))
+    resumed = _epoch(fresh_copies_dataset(X, np.arange(20), None, spec, batch_size=8, epoch=2))
+    np.testing.assert_array_equal(resumed[0], passes[2][0])
+    np.testing.assert_array_equal(resumed[1], passes[2][1])
+    assert not np.array_equal(passes[1][1], passes[2][1])
 
 
 def test_fresh_copies_are_reproducible_from_the_seed(sample):

@@ -15,7 +15,7 @@ import skdigits
 from skdigits import DigitCNNClassifier, LearningRateAnnealer, WarmupCosineSchedule
 from skdigits.model import build_digit_cnn
 
-from .conftest import TINY
+from .conftest import TINY, InterruptAfter
 
 
 class EpochCounter(keras.callbacks.Callback):
@@ -172,18 +172,6 @@ def test_fit_leaves_global_random_state_alone(images):
     assert np.random.rand() == expected
 
 
-class InterruptAfter(keras.callbacks.Callback):
-    """Raise KeyboardInterrupt at the end of an epoch, as Ctrl-C would."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
 def test_checkpoint_dir_resumes_an_interrupted_fit(images, tmp_path):
     X, y, _ = images
     clf = DigitCNNClassifier(**{**TINY, "epochs": 4}, checkpoint_dir=tmp_path, random_state=0)
@@ -319,14 +307,18 @@ def test_a_resumed_fit_resumes_the_weight_average(images, tmp_path):
         np.testing.assert_allclose(weight.numpy(), expected, rtol=1e-4, atol=1e-6)
 
 
-def test_a_resumed_fit_without_its_saved_average_warns(images, tmp_path):
+@pytest.mark.parametrize("lost, consequence", [
+    ("weight_average.npz", "the weight average restarts from the restored weights"),
+    ("random_state.npz", "dropout draws other masks than an uninterrupted fit would"),
+])
+def test_a_resumed_fit_without_its_saved_state_warns(images, tmp_path, lost, consequence):
     X, y, _ = images
     clf = DigitCNNClassifier(**{**TINY, "epochs": 3}, ema_decay=0.95, checkpoint_dir=tmp_path, random_state=0)
     with pytest.raises(KeyboardInterrupt):
         clf.fit(X, y, callbacks=[InterruptAfter(epoch=0)])
-    (tmp_path / "backup" / "weight_average.npz").unlink()
-    with pytest.warns(UserWarning, match=r"resumes after epoch 1 from its backup, but .*weight_average.npz "
-                                         r"holds nothing, so the weight average restarts from the restored weights"):
+    (tmp_path / "backup" / lost).unlink()
+    with pytest.warns(UserWarning, match=rf"resumes after epoch 1 from its backup, but .*{lost} holds nothing, "
+                                         rf"so {consequence}\. Delete .*backup to fit from the start"):
         clf.fit(X, y)
 
 

@@ -7,7 +7,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, check_cv, cro
 from skdigits import make_digit_pipeline
 from skdigits.pipeline import PRESETS
 
-from .conftest import TINY
+from .conftest import TINY, InterruptAfter
 
 
 class RecordingClassifier(ClassifierMixin, BaseEstimator):
@@ -257,6 +257,19 @@ def test_per_epoch_fits_are_reproducible_and_round_trip(small, tmp_path):
     for restored in (skdigits.load(tmp_path / "m.skdigits"), joblib.load(tmp_path / "m.joblib")):
         np.testing.assert_allclose(restored.predict_proba(X_new), first.predict_proba(X_new), rtol=1e-5, atol=1e-6)
     assert clone(first).get_params()["augment__per_epoch"] is True
+
+
+@pytest.mark.parametrize("preset", ["default", "accurate"])
+def test_a_resumed_fit_predicts_what_an_uninterrupted_fit_predicts(small, tmp_path, preset):
+    # default: static copies, dropout; accurate: fresh copies per epoch, a schedule over steps, weight averaging
+    X, y, X_new, _ = small
+    settings = {**TINY, "epochs": 3, "preset": preset, "random_state": 0}
+    uninterrupted = make_digit_pipeline(**settings).fit(X, y).predict_proba(X_new)
+    pipe = make_digit_pipeline(**settings, cnn__checkpoint_dir=tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        pipe.fit(X, y, cnn__callbacks=[InterruptAfter(epoch=0)])
+    assert (tmp_path / "backup" / "random_state.npz").is_file()
+    np.testing.assert_array_equal(pipe.fit(X, y).predict_proba(X_new), uninterrupted)
 
 
 @pytest.mark.slow
