@@ -138,12 +138,11 @@ def test_cross_val_score_with_epochs_keyword(small):
     assert scores.shape == (2,)
 
 
-def test_default_pipeline_learns_the_shipped_sample(sample):
+def test_default_pipeline_learns_the_shipped_sample(sample, sample_model):
     # regression: with BN momentum 0.99 the default's few training steps left the
     # prediction-time statistics untrained, and held-out accuracy was 0.14
-    X, y = sample
-    pipe = make_digit_pipeline(random_state=0).fit(X[:4000], y[:4000])
-    assert pipe.score(X[4000:], y[4000:]) > 0.95
+    X, y = sample  # sample_model is make_digit_pipeline(random_state=0) fitted on X[:4000]
+    assert sample_model.score(X[4000:], y[4000:]) > 0.95
 
 
 @pytest.mark.parametrize(
