@@ -1,6 +1,7 @@
 """Soft-voting ensembles of digit pipelines, bagged and diverse."""
 
 import numbers
+import os
 
 import numpy as np
 import pandas as pd
@@ -140,6 +141,9 @@ def make_ensemble(
         shift test-time augmentation (``tta_shift=0``) unless given
         ``tta_shift=1``: it helps a single model, not a vote of four
         (``benchmarks/README.md``), and costs five predictions per member.
+        ``checkpoint_dir=DIR`` gives each member a folder of its own,
+        ``DIR/member0``, ``DIR/member1``, ..., so that an interrupted fit
+        resumes every member where it stopped.
 
     Returns
     -------
@@ -160,15 +164,19 @@ def make_ensemble(
     presets = [preset] if isinstance(preset, str) else list(preset)
     seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=int(n_members))
     params = {"tta_shift": 0, **({} if epochs is None else {"epochs": epochs}), **params}
+    names = [f"member{index}" for index in range(len(seeds))]
     members = [
-        (f"member{index}", _member(presets[index % len(presets)], int(seed), max_samples, params))
-        for index, seed in enumerate(seeds)
+        (name, _member(name, presets[index % len(presets)], int(seed), max_samples, params))
+        for index, (name, seed) in enumerate(zip(names, seeds))
     ]
     return VotingClassifier(members, voting="soft", n_jobs=n_jobs)
 
 
-def _member(preset, seed, max_samples, params):
+def _member(name, preset, seed, max_samples, params):
     pipeline = make_digit_pipeline(preset=preset, random_state=seed, **params)
+    folder = pipeline.get_params()["cnn__checkpoint_dir"]
+    if folder is not None:  # a backup of its own, or each member would resume from another's
+        pipeline.set_params(cnn__checkpoint_dir=os.path.join(folder, name))
     if max_samples == 1.0:
         return pipeline
     steps = list(pipeline.steps)
