@@ -1,7 +1,9 @@
 """The convolutional network, its learning-rate annealer and the sklearn classifier."""
 
 import contextlib
+import hashlib
 import inspect
+import json
 import math
 import numbers
 import os
@@ -211,24 +213,26 @@ class _ResumableState(keras.callbacks.Callback):
     """Training state that ``BackupAndRestore`` does not keep, saved beside its backup.
 
     With a `backup_dir` (the folder of ``BackupAndRestore``) the arrays of
-    ``_get_state`` are saved there after every epoch, and a fit that resumes
-    from that folder's backup hands them back to ``_set_state``; without them
-    it warns and carries on with ``_LOST``. Subclasses name the ``_FILE``.
+    ``_get_state`` are saved there after every epoch, and if `resuming` (the
+    folder held a backup when the fit started) the fit hands them back to
+    ``_set_state`` when ``BackupAndRestore`` has moved it past epoch 0; without
+    them it warns and carries on with ``_LOST``. Subclasses name the ``_FILE``.
     """
 
     _FILE = _LOST = None
 
-    def __init__(self, backup_dir=None):
+    def __init__(self, backup_dir=None, resuming=False):
         super().__init__()
         self.backup_dir = backup_dir
+        self.resuming = resuming
 
     def on_train_begin(self, logs=None):
         self._first_epoch = True
 
     def on_epoch_begin(self, epoch, logs=None):
-        # a fit that starts past epoch 0 with a backup folder is one that BackupAndRestore resumed
-        # (the folder is deleted when a fit completes, so a later warm start finds none)
-        if self._first_epoch and epoch > 0 and self.backup_dir is not None and Path(self.backup_dir).is_dir():
+        # a fit that starts past epoch 0 from a backup is one that BackupAndRestore resumed
+        # (the backup is deleted when a fit completes, so a later warm start finds none)
+        if self._first_epoch and epoch > 0 and self.resuming:
             self._restore(epoch)
         self._first_epoch = False
 
@@ -293,8 +297,8 @@ class _WeightAverage(_ResumableState):
     _FILE = "weight_average.npz"
     _LOST = "the weight average restarts from the restored weights"
 
-    def __init__(self, decay, backup_dir=None):
-        super().__init__(backup_dir)
+    def __init__(self, decay, backup_dir=None, resuming=False):
+        super().__init__(backup_dir, resuming)
         self.decay = decay
 
     def on_train_begin(self, logs=None):
@@ -586,7 +590,9 @@ class DigitCNNClassifier(KerasClassifier):
         interrupted resumes from its last finished epoch when run again with
         the same folder and data, and per-epoch augmentation draws the
         shuffles and transformations of the epochs it has not trained on
-        yet; the backup is deleted once a fit completes.
+        yet; the backup is deleted once a fit completes. A fit on other
+        images, labels or training settings refuses a backup it finds there
+        (``ValueError``): give each fit its own folder.
     random_state : int, RandomState instance or None, default=None
         Seed for weight initialisation, dropout and shuffling. With an int,
         two fits on the same CPU give the same predictions.
@@ -770,6 +776,8 @@ class DigitCNNClassifier(KerasClassifier):
         augmentation = getattr(self, "augmentation_", None)
         self.batch_size_ = self._batch_size_for(images_per_epoch(len(X), augmentation), epochs)
         images = X
+        backup_dir = None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / "backup"
+        resuming = backup_dir is not None and self._claim_backup(backup_dir, X, y, sample_weight)
         draw_epoch = []
         if augmentation is None:
             kwargs["batch_size"] = self.batch_size_
@@ -780,10 +788,9 @@ class DigitCNNClassifier(KerasClassifier):
             kwargs.update(batch_size=None, shuffle=False)
             draw_epoch = [_DrawEpoch(epoch)]
         checkpoints = self._checkpoint_callbacks(validated="validation_data" in kwargs or bool(self.validation_split))
-        backup_dir = None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / "backup"
-        states = [] if backup_dir is None else [_RandomState(backup_dir)]
+        states = [] if backup_dir is None else [_RandomState(backup_dir, resuming)]
         if self.ema_decay is not None:
-            states.append(_WeightAverage(self.ema_decay, backup_dir))
+            states.append(_WeightAverage(self.ema_decay, backup_dir, resuming))
         self._fit_callbacks = [*constructor_callbacks, *draw_epoch, self._schedule(), *checkpoints, *states, *fit_time]
         try:
             with _seeded(self.random_state):
@@ -815,6 +822,35 @@ class DigitCNNClassifier(KerasClassifier):
                 stacklevel=7,  # the caller of DigitCNNClassifier.fit
             )
         return batch_size
+
+    def _claim_backup(self, backup_dir, X, y, sample_weight):
+        """Refuse a backup that another fit (other images, labels or settings) left in the folder,
+        which ``BackupAndRestore`` would otherwise resume from; mark the folder as this fit's.
+        Returns whether the folder already held a backup (of this fit) to resume from."""
+        digest = hashlib.sha256()
+        for array in (X, y, sample_weight):
+            digest.update(b"-" if array is None else memoryview(np.ascontiguousarray(array)).cast("B"))
+        digest.update(json.dumps([self._fit_settings(), getattr(self, "augmentation_", None)], default=str).encode())
+        path = backup_dir / _FIT_FINGERPRINT
+        resuming = backup_dir.is_dir()
+        if resuming and path.is_file() and path.read_text() != digest.hexdigest():
+            raise ValueError(
+                f"checkpoint_dir={str(self.checkpoint_dir)!r} holds the backup of another fit (other training images, "
+                f"labels or settings), which this fit would resume from. Give each fit a checkpoint_dir of its own "
+                f"(as make_ensemble does for its members), or delete {str(backup_dir)!r} to start this fit from scratch."
+            )
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(digest.hexdigest())
+        return resuming
+
+    def _fit_settings(self):
+        """The parameters that shape training, as plain values (objects by their type's name)."""
+        settings = {}
+        for name, value in self.get_params().items():
+            if name not in _NOT_TRAINING_SETTINGS:
+                plain = value is None or isinstance(value, (bool, numbers.Number, str, tuple, list))
+                settings[name] = value if plain else type(value).__name__
+        return settings
 
     def _checkpoint_callbacks(self, validated):
         if self.checkpoint_dir is None:
@@ -875,6 +911,10 @@ def _seeded(random_state):
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)
+
+
+_FIT_FINGERPRINT = "fit.sha256"  # in the backup folder: which fit wrote the backup
+_NOT_TRAINING_SETTINGS = {"callbacks", "verbose", "checkpoint_dir", "predict_batch_size", "tta_shift"}
 
 
 def _as_callback_list(callbacks):

@@ -186,6 +186,30 @@ def test_checkpoint_dir_resumes_an_interrupted_fit(images, tmp_path):
     assert not (tmp_path / "backup").exists()  # deleted once the fit completed
 
 
+@pytest.mark.parametrize("change", ["images", "labels", "settings"])
+def test_a_backup_left_by_another_fit_is_refused(images, tmp_path, change):
+    X, y, _ = images
+    clf = DigitCNNClassifier(**{**TINY, "epochs": 3}, checkpoint_dir=tmp_path, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y, callbacks=[InterruptAfter(epoch=0)])
+    if change == "images":
+        X = X[::-1]
+    elif change == "labels":
+        y = (y + 1) % 10
+    else:
+        clf.set_params(learning_rate=clf.learning_rate / 2)
+    message = (rf"checkpoint_dir='{tmp_path}' holds the backup of another fit \(other training images, labels or "
+               rf"settings\), which this fit would resume from\. Give each fit a checkpoint_dir of its own .* or delete "
+               rf"'{tmp_path / 'backup'}' to start this fit from scratch")
+    with pytest.raises(ValueError, match=message):
+        clf.fit(X, y)
+    clf.set_params(verbose=0, callbacks=None, tta_shift=1)  # settings that do not shape training may change
+    if change == "settings":
+        clf.set_params(learning_rate=clf.learning_rate * 2)
+        clf.fit(images[0], images[1])  # the interrupted fit, resumed
+        assert not (tmp_path / "backup").exists()
+
+
 def test_checkpoint_dir_keeps_the_best_weights(images, tmp_path):
     X, y, _ = images
     clf = DigitCNNClassifier(**{**TINY, "epochs": 2}, checkpoint_dir=tmp_path, random_state=0).fit(X, y)
