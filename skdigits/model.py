@@ -848,7 +848,7 @@ class DigitCNNClassifier(KerasClassifier):
         settings = {}
         for name, value in self.get_params().items():
             if name not in _NOT_TRAINING_SETTINGS:
-                plain = value is None or isinstance(value, (bool, numbers.Number, str, tuple, list))
+                plain = value is None or isinstance(value, (bool, numbers.Number, str, tuple, list, dict))
                 settings[name] = value if plain else type(value).__name__
         return settings
 
