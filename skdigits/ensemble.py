@@ -1,7 +1,6 @@
 """Soft-voting ensembles of digit pipelines, bagged and diverse."""
 
 import numbers
-import os
 
 import numpy as np
 import pandas as pd
@@ -12,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
-from .pipeline import PRESETS, make_digit_pipeline, sampler_index
+from .pipeline import PRESETS, _own_checkpoint_dir, make_digit_pipeline, sampler_index
 from .preprocessing import check_targets
 
 __all__ = ["RandomSubsampler", "make_ensemble", "member_scores"]
@@ -173,10 +172,7 @@ def make_ensemble(
 
 
 def _member(name, preset, seed, max_samples, params):
-    pipeline = make_digit_pipeline(preset=preset, random_state=seed, **params)
-    folder = pipeline.get_params()["cnn__checkpoint_dir"]
-    if folder is not None:  # a backup of its own, or each member would resume from another's
-        pipeline.set_params(cnn__checkpoint_dir=os.path.join(folder, name))
+    pipeline = _own_checkpoint_dir(make_digit_pipeline(preset=preset, random_state=seed, **params), name)
     if max_samples == 1.0:
         return pipeline
     steps = list(pipeline.steps)

@@ -837,7 +837,8 @@ class DigitCNNClassifier(KerasClassifier):
             raise ValueError(
                 f"checkpoint_dir={str(self.checkpoint_dir)!r} holds the backup of another fit (other training images, "
                 f"labels or settings), which this fit would resume from. Give each fit a checkpoint_dir of its own "
-                f"(as make_ensemble does for its members), or delete {str(backup_dir)!r} to start this fit from scratch."
+                f"(make_ensemble and tune make one per member and trial), or delete {str(backup_dir)!r} to start this "
+                f"fit from scratch."
             )
         backup_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(digest.hexdigest())

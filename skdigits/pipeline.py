@@ -2,6 +2,7 @@
 
 import difflib
 import numbers
+import os
 
 from imblearn.pipeline import Pipeline
 from sklearn.base import clone
@@ -134,6 +135,18 @@ def fit_with_validation(pipeline, X, y, *, validation_fraction=0.1, random_state
     validation = (preprocess.transform(X_val), _encode_like_the_network(pipeline._final_estimator, y_train, y_val))
     final_step = pipeline.steps[-1][0]
     return pipeline.fit(X_train, y_train, **{f"{final_step}__validation_data": validation, **fit_params})
+
+
+def _own_checkpoint_dir(pipeline, name):
+    """Move the network's ``checkpoint_dir``, if set, to its subfolder `name`; returns `pipeline`.
+
+    For fits that share one setting but must not share a backup, which each
+    would resume from: ensemble members, Optuna trials.
+    """
+    folder = pipeline.get_params()["cnn__checkpoint_dir"]
+    if folder is not None:
+        pipeline.set_params(cnn__checkpoint_dir=os.path.join(folder, name))
+    return pipeline
 
 
 def sampler_index(pipeline):

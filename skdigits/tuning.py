@@ -21,7 +21,7 @@ from sklearn.base import clone
 from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .pipeline import PRESETS, fit_with_validation, make_digit_pipeline
+from .pipeline import PRESETS, _own_checkpoint_dir, fit_with_validation, make_digit_pipeline
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -273,7 +273,8 @@ def tune(
         The ``make_digit_pipeline`` preset each trial starts from.
     params : dict or None, default=None
         Fixed ``make_digit_pipeline`` arguments; they override the search
-        space's suggestions for the same parameter.
+        space's suggestions for the same parameter. ``checkpoint_dir=DIR``
+        gives each trial a folder of its own, ``DIR/trial<number>``.
     validation_fraction : float, default=0.2
         Share of the data held out when `cv` is None.
     pruner : optuna.pruners.BasePruner or None, default=None
@@ -383,6 +384,7 @@ class _Objective:
         trial.set_user_attr("preset", self.preset)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         pipe = make_digit_pipeline(preset=self.preset, random_state=self.random_state, **params)
+        _own_checkpoint_dir(pipe, f"trial{trial.number}")  # a pruned trial leaves its backup behind
         if self.cv is None:
             return self._holdout_score(pipe, trial)
         return self._cv_score(pipe, trial)

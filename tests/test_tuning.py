@@ -68,6 +68,16 @@ def test_default_pruner_stops_a_hopeless_trial_at_its_first_rung(data, tmp_path)
     assert second.state == TrialState.PRUNED and len(second.intermediate_values) == 1
 
 
+def test_each_trial_checkpoints_in_a_folder_of_its_own(data, tmp_path):
+    # a pruned trial leaves its backup behind: in a shared folder the next trial would find it
+    study = tune(*data, n_trials=2, search_space=dropout_space, pruner=optuna.pruners.ThresholdPruner(lower=1.01),
+                 params={**FIXED, "epochs": 2, "checkpoint_dir": str(tmp_path / "ckpt")}, random_state=0,
+                 storage=tmp_path / "s.journal")
+    assert [trial.state for trial in study.trials] == [TrialState.PRUNED, TrialState.PRUNED]
+    assert sorted(path.name for path in (tmp_path / "ckpt").iterdir()) == ["trial0", "trial1"]
+    assert (tmp_path / "ckpt" / "trial0" / "backup").is_dir()
+
+
 def test_default_search_space_builds_valid_pipelines():
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(20):
