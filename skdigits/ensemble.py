@@ -141,8 +141,9 @@ def make_ensemble(
         ``tta_shift=1``: it helps a single model, not a vote of four
         (``benchmarks/README.md``), and costs five predictions per member.
         ``checkpoint_dir=DIR`` gives each member a folder of its own,
-        ``DIR/member0``, ``DIR/member1``, ..., so that an interrupted fit
-        resumes every member where it stopped.
+        ``DIR/member0``, ``DIR/member1``, ...: fitting again after an
+        interruption resumes the member that was training (members that had
+        finished train again).
 
     Returns
     -------
