@@ -164,16 +164,17 @@ def make_ensemble(
     presets = [preset] if isinstance(preset, str) else list(preset)
     seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=int(n_members))
     params = {"tta_shift": 0, **({} if epochs is None else {"epochs": epochs}), **params}
-    names = [f"member{index}" for index in range(len(seeds))]
     members = [
-        (name, _member(name, presets[index % len(presets)], int(seed), max_samples, params))
-        for index, (name, seed) in enumerate(zip(names, seeds))
+        (f"member{index}", _member(presets[index % len(presets)], int(seed), max_samples, params))
+        for index, seed in enumerate(seeds)
     ]
+    for name, member in members:
+        _own_checkpoint_dir(member, name)
     return VotingClassifier(members, voting="soft", n_jobs=n_jobs)
 
 
-def _member(name, preset, seed, max_samples, params):
-    pipeline = _own_checkpoint_dir(make_digit_pipeline(preset=preset, random_state=seed, **params), name)
+def _member(preset, seed, max_samples, params):
+    pipeline = make_digit_pipeline(preset=preset, random_state=seed, **params)
     if max_samples == 1.0:
         return pipeline
     steps = list(pipeline.steps)

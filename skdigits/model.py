@@ -787,11 +787,10 @@ class DigitCNNClassifier(KerasClassifier):
             y = sample_weight = None
             kwargs.update(batch_size=None, shuffle=False)
             draw_epoch = [_DrawEpoch(epoch)]
-        checkpoints = self._checkpoint_callbacks(validated="validation_data" in kwargs or bool(self.validation_split))
-        states = [] if backup_dir is None else [_RandomState(backup_dir, resuming)]
-        if self.ema_decay is not None:
-            states.append(_WeightAverage(self.ema_decay, backup_dir, resuming))
-        self._fit_callbacks = [*constructor_callbacks, *draw_epoch, self._schedule(), *checkpoints, *states, *fit_time]
+        validated = "validation_data" in kwargs or bool(self.validation_split)
+        checkpoints = [] if backup_dir is None else self._checkpoint_callbacks(backup_dir, resuming, validated)
+        averaging = [] if self.ema_decay is None else [_WeightAverage(self.ema_decay, backup_dir, resuming)]
+        self._fit_callbacks = [*constructor_callbacks, *draw_epoch, self._schedule(), *checkpoints, *averaging, *fit_time]
         try:
             with _seeded(self.random_state):
                 super()._fit_keras_model(X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs)
@@ -853,20 +852,18 @@ class DigitCNNClassifier(KerasClassifier):
                 settings[name] = value if plain else type(value).__name__
         return settings
 
-    def _checkpoint_callbacks(self, validated):
-        if self.checkpoint_dir is None:
-            return []
-        folder = Path(self.checkpoint_dir)
+    def _checkpoint_callbacks(self, backup_dir, resuming, validated):
         # built now so that a restored backup brings back the optimizer state too
         self.model_.optimizer.build(self.model_.trainable_variables)
         return [
-            keras.callbacks.BackupAndRestore(folder / "backup"),  # and _WeightAverage's average
+            keras.callbacks.BackupAndRestore(backup_dir),  # _RandomState and _WeightAverage add what it leaves out
             keras.callbacks.ModelCheckpoint(
-                folder / "best.weights.h5",
+                backup_dir.parent / "best.weights.h5",
                 monitor="val_loss" if validated else "loss",
                 save_best_only=True,
                 save_weights_only=True,
             ),
+            _RandomState(backup_dir, resuming),
         ]
 
     def predict_proba(self, X, **kwargs):
