@@ -825,13 +825,14 @@ class DigitCNNClassifier(KerasClassifier):
     def _claim_backup(self, backup_dir, X, y, sample_weight):
         """Refuse a backup that another fit (other images, labels or settings) left in the folder,
         which ``BackupAndRestore`` would otherwise resume from; mark the folder as this fit's.
-        Returns whether the folder already held a backup (of this fit) to resume from."""
+        Returns whether the folder already held a backup (of this fit) to resume from: a fit
+        stopped before its first epoch ended left only the mark, so nothing to resume."""
         digest = hashlib.sha256()
         for array in (X, y, sample_weight):
             digest.update(b"-" if array is None else memoryview(np.ascontiguousarray(array)).cast("B"))
         digest.update(json.dumps([self._fit_settings(), getattr(self, "augmentation_", None)], default=str).encode())
         path = backup_dir / _FIT_FINGERPRINT
-        resuming = backup_dir.is_dir()
+        resuming = backup_dir.is_dir() and any(file.name != _FIT_FINGERPRINT for file in backup_dir.iterdir())
         if resuming and path.is_file() and path.read_text() != digest.hexdigest():
             raise ValueError(
                 f"checkpoint_dir={str(self.checkpoint_dir)!r} holds the backup of another fit (other training images, "

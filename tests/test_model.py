@@ -27,6 +27,11 @@ class EpochCounter(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
+class InterruptFirstBatch(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        raise KeyboardInterrupt  # before the first epoch's backup
+
+
 @pytest.fixture(scope="module")
 def images(small):
     X, y, X_test, y_test = small
@@ -208,6 +213,18 @@ def test_a_backup_left_by_another_fit_is_refused(images, tmp_path, change):
         clf.set_params(learning_rate=clf.learning_rate * 2)
         clf.fit(images[0], images[1])  # the interrupted fit, resumed
         assert not (tmp_path / "backup").exists()
+
+
+def test_a_fit_stopped_in_its_first_epoch_leaves_nothing_to_refuse(images, tmp_path):
+    X, y, _ = images
+    clf = DigitCNNClassifier(**{**TINY, "epochs": 2}, checkpoint_dir=tmp_path, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y, callbacks=[InterruptFirstBatch()])
+    assert [file.name for file in (tmp_path / "backup").iterdir()] == ["fit.sha256"]
+
+    counter = EpochCounter()
+    clf.fit(X[::-1], y[::-1], callbacks=[counter])  # another fit: trains from the start
+    assert counter.epochs == [0, 1]
 
 
 def test_checkpoint_dir_keeps_the_best_weights(images, tmp_path):
