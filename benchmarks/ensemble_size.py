@@ -7,7 +7,7 @@ on that split's validation images: mean, min and max over the subsets. With --pa
 each pair's errors and disagreement (the share of images the two label differently), to see
 whether members of different recipes make better pairs than members of one recipe.
 With --shared, instead of the subsets: how many images are misread by how large a share of
-the members, and which images most of them misread (the errors no vote of these members can
+the members, by exactly k members (and how many of those the vote misreads), and which images most of them misread (the errors no vote of these members can
 fix). With --mix K, votes of K members mixed from families of models (a family is a file
 name without its trailing _SEED: DESK_3, DESK_4 -> DESK): for every count of members from each
 family, the mean, min and max errors over all such subsets. Members predict with
@@ -152,11 +152,14 @@ def print_mixes(k, names, errors, split):
 def print_shared_errors(probabilities, classes, y, split, *, rows):
     """How many images more than a given share of the members misread, and the images most misread
     (by their `rows` in the MNIST training files)."""
-    share_wrong = (classes[probabilities.argmax(axis=2)] != y).mean(axis=0)
+    n_wrong = (classes[probabilities.argmax(axis=2)] != y).sum(axis=0)
+    share_wrong = n_wrong / len(probabilities)
     vote = classes[probabilities.mean(axis=0).argmax(axis=1)]
     counts = {f"more than {share:.0%}": int((share_wrong > share).sum()) for share in (0, 0.1, 0.25, 0.5, 0.75, 0.9)}
+    # for each number k of members that misread an image: how many images, and how many of them the vote misreads
+    by_k = {k: [int((n_wrong == k).sum()), int(((n_wrong == k) & (vote != y)).sum())] for k in range(1, len(probabilities) + 1)}
     print(json.dumps({"members": len(probabilities), "vote_errors": int((vote != y).sum()), "images_misread_by": counts,
-                      "all": int((share_wrong == 1).sum()), "split": split}))
+                      "all": int((share_wrong == 1).sum()), "misread_by_k_members_and_vote_errors": by_k, "split": split}))
     for index in np.argsort(-share_wrong, kind="stable")[: counts["more than 50%"]]:
         print(json.dumps({"mnist_row": int(rows[index]), "label": int(y[index]), "vote": int(vote[index]),
                           "share_wrong": round(float(share_wrong[index]), 2)}))
