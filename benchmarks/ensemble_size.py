@@ -15,7 +15,10 @@ family, the mean, min and max errors over all such subsets. Members predict with
 its probabilities over the images as it was trained (plain or deskewed) and the other view, and
 the errors of each member in each view are printed first. Every run first prints each member's
 errors and log loss (the mean -log of the true class's probability); --votes prints the errors of
-every vote of two or more members. Models may also be given as the members' validation
+every vote of two or more members. With --calibrate, each member's probabilities are first
+tempered (softmax of log p / T) by a temperature fitted, by log loss, on the other half of the
+validation images (halves by index parity), so that under- and over-confident members weigh
+alike in the votes. Models may also be given as the members' validation
 probabilities (.npz files from `accuracy.py --save-probs`). Costs one prediction per saved model
 (two with --both-views), no training.
 
@@ -35,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 from _data import count_errors, load_mnist, machine, split_rows
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
 
 import skdigits
 
@@ -49,6 +54,8 @@ def main():
     parser.add_argument("--mix", type=int, metavar="K", help="print votes of K members by family instead of the subsets")
     parser.add_argument("--votes", action="store_true", help="also print the errors of every vote of two or more members")
     parser.add_argument("--tta-shift", type=int, default=0, help="the members' shift TTA (default 0)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="temper each member by a temperature fitted on the other half of the images first")
     parser.add_argument("--both-views", action="store_true",
                         help="each member averages its own view (plain or deskewed) and the other one")
     args = parser.parse_args()
@@ -62,15 +69,21 @@ def main():
         probabilities += member_probabilities
     probabilities = np.stack(probabilities)
     split = "select" if args.select else "report"
+    temperatures = [None] * len(names)
+    if args.calibrate:
+        calibrated = [temper_cross_fitted(member, np.searchsorted(classes, y_val)) for member in probabilities]
+        probabilities = np.stack([tempered for tempered, _ in calibrated])
+        temperatures = [[round(t, 3) for t in fitted] for _, fitted in calibrated]
 
     def errors(subset):
         return count_errors(probabilities[list(subset)].mean(axis=0), classes, y_val)
 
     true_class = np.searchsorted(classes, y_val)
-    for name, member in zip(names, probabilities):
+    for name, member, temperature in zip(names, probabilities, temperatures):
         log_loss = -np.log(np.clip(member[np.arange(len(y_val)), true_class], 1e-12, None)).mean()
         print(json.dumps({"member": name, "errors": count_errors(member, classes, y_val),
-                          "log_loss": round(float(log_loss), 5), "split": split}))
+                          "log_loss": round(float(log_loss), 5), "split": split,
+                          **({} if temperature is None else {"temperatures": temperature})}))
     if args.votes:
         for k in range(2, len(names) + 1):
             for subset in itertools.combinations(range(len(names)), k):
@@ -94,6 +107,24 @@ def main():
             "members": k, "subsets": len(accuracies), "mean": round(float(np.mean(accuracies)), 5),
             "min": round(min(accuracies), 5), "max": round(max(accuracies), 5), "split": split, "machine": machine(),
         }))
+
+
+def temper_cross_fitted(probabilities, true_class):
+    """`probabilities` tempered on each half of the images (by index parity) by the temperature
+    that minimises the other half's log loss, and the two temperatures."""
+    logs = np.log(np.clip(probabilities, 1e-12, None))
+    halves = [np.arange(len(logs)) % 2 == parity for parity in (0, 1)]
+    tempered, temperatures = np.empty_like(probabilities), []
+    for fit_half, apply_half in (halves, halves[::-1]):
+        fitted = minimize_scalar(tempered_log_loss, args=(logs[fit_half], true_class[fit_half]), bounds=(-3, 3),
+                                 method="bounded")
+        temperatures.append(float(np.exp(fitted.x)))
+        tempered[apply_half] = softmax(logs[apply_half] / temperatures[-1], axis=1)
+    return tempered, temperatures
+
+
+def tempered_log_loss(log_temperature, logs, true_class):
+    return float(-log_softmax(logs / np.exp(log_temperature), axis=1)[np.arange(len(logs)), true_class].mean())
 
 
 def read_members(path, X_val, y_val, args):
