@@ -18,7 +18,8 @@ errors and log loss (the mean -log of the true class's probability); --votes pri
 every vote of two or more members. With --calibrate, each member's probabilities are first
 tempered (softmax of log p / T) by a temperature fitted, by log loss, on the other half of the
 validation images (halves by index parity), so that under- and over-confident members weigh
-alike in the votes. Models may also be given as the members' validation
+alike in the votes; --temper PREFIX=T instead tempers the members whose names start with PREFIX
+by a fixed T (as a package would, with temperatures chosen beforehand). Models may also be given as the members' validation
 probabilities (.npz files from `accuracy.py --save-probs`). Costs one prediction per saved model
 (two with --both-views), no training.
 
@@ -56,6 +57,8 @@ def main():
     parser.add_argument("--tta-shift", type=int, default=0, help="the members' shift TTA (default 0)")
     parser.add_argument("--calibrate", action="store_true",
                         help="temper each member by a temperature fitted on the other half of the images first")
+    parser.add_argument("--temper", nargs="+", default=[], metavar="PREFIX=T",
+                        help="temper the members whose names start with PREFIX by the fixed temperature T")
     parser.add_argument("--both-views", action="store_true",
                         help="each member averages its own view (plain or deskewed) and the other one")
     args = parser.parse_args()
@@ -74,6 +77,11 @@ def main():
         calibrated = [temper_cross_fitted(member, np.searchsorted(classes, y_val)) for member in probabilities]
         probabilities = np.stack([tempered for tempered, _ in calibrated])
         temperatures = [[round(t, 3) for t in fitted] for _, fitted in calibrated]
+    for prefix, temperature in (item.split("=") for item in args.temper):
+        for i, name in enumerate(names):
+            if name.startswith(prefix):
+                probabilities[i] = softmax(np.log(np.clip(probabilities[i], 1e-12, None)) / float(temperature), axis=1)
+                temperatures[i] = float(temperature)
 
     def errors(subset):
         return count_errors(probabilities[list(subset)].mean(axis=0), classes, y_val)
