@@ -80,7 +80,7 @@ def main():
     for prefix, temperature in (item.split("=") for item in args.temper):
         for i, name in enumerate(names):
             if name.startswith(prefix):
-                probabilities[i] = softmax(np.log(np.clip(probabilities[i], 1e-12, None)) / float(temperature), axis=1)
+                probabilities[i] = softmax(log_probabilities(probabilities[i]) / float(temperature), axis=1)
                 temperatures[i] = float(temperature)
 
     def errors(subset):
@@ -88,7 +88,7 @@ def main():
 
     true_class = np.searchsorted(classes, y_val)
     for name, member, temperature in zip(names, probabilities, temperatures):
-        log_loss = -np.log(np.clip(member[np.arange(len(y_val)), true_class], 1e-12, None)).mean()
+        log_loss = -log_probabilities(member[np.arange(len(y_val)), true_class]).mean()
         print(json.dumps({"member": name, "errors": count_errors(member, classes, y_val),
                           "log_loss": round(float(log_loss), 5), "split": split,
                           **({} if temperature is None else {"temperatures": temperature})}))
@@ -120,7 +120,7 @@ def main():
 def temper_cross_fitted(probabilities, true_class):
     """`probabilities` tempered on each half of the images (by index parity) by the temperature
     that minimises the other half's log loss, and the two temperatures."""
-    logs = np.log(np.clip(probabilities, 1e-12, None))
+    logs = log_probabilities(probabilities)
     halves = [np.arange(len(logs)) % 2 == parity for parity in (0, 1)]
     tempered, temperatures = np.empty_like(probabilities), []
     for fit_half, apply_half in (halves, halves[::-1]):
@@ -129,6 +129,10 @@ def temper_cross_fitted(probabilities, true_class):
         temperatures.append(float(np.exp(fitted.x)))
         tempered[apply_half] = softmax(logs[apply_half] / temperatures[-1], axis=1)
     return tempered, temperatures
+
+
+def log_probabilities(probabilities):
+    return np.log(np.clip(probabilities, 1e-12, None))
 
 
 def tempered_log_loss(log_temperature, logs, true_class):
