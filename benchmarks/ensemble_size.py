@@ -19,9 +19,9 @@ every vote of two or more members. With --calibrate, each member's probabilities
 tempered (softmax of log p / T) by a temperature fitted, by log loss, on the other half of the
 validation images (halves by index parity), so that under- and over-confident members weigh
 alike in the votes; --temper PREFIX=T instead tempers the members whose names start with PREFIX
-by a fixed T (as a package would, with temperatures chosen beforehand). Models may also be given as the members' validation
-probabilities (.npz files from `accuracy.py --save-probs`). Costs one prediction per saved model
-(two with --both-views), no training.
+by a fixed T (as a package would, with temperatures chosen beforehand). Models may also be given
+as the members' validation probabilities (.npz files from `accuracy.py --save-probs`). Costs one
+prediction per saved model (two with --both-views), no training.
 
     python benchmarks/ensemble_size.py ens_seed1.skdigits ens_seed2.skdigits [--select]
     python benchmarks/ensemble_size.py a_seed0.skdigits b_seed0.skdigits b_seed1.skdigits --select --pairs
@@ -72,9 +72,10 @@ def main():
         probabilities += member_probabilities
     probabilities = np.stack(probabilities)
     split = "select" if args.select else "report"
+    true_class = np.searchsorted(classes, y_val)
     temperatures = [None] * len(names)
     if args.calibrate:
-        calibrated = [temper_cross_fitted(member, np.searchsorted(classes, y_val)) for member in probabilities]
+        calibrated = [temper_cross_fitted(member, true_class) for member in probabilities]
         probabilities = np.stack([tempered for tempered, _ in calibrated])
         temperatures = [[round(t, 3) for t in fitted] for _, fitted in calibrated]
     for prefix, temperature in (item.split("=") for item in args.temper):
@@ -86,7 +87,6 @@ def main():
     def errors(subset):
         return count_errors(probabilities[list(subset)].mean(axis=0), classes, y_val)
 
-    true_class = np.searchsorted(classes, y_val)
     for name, member, temperature in zip(names, probabilities, temperatures):
         log_loss = -log_probabilities(member[np.arange(len(y_val)), true_class]).mean()
         print(json.dumps({"member": name, "errors": count_errors(member, classes, y_val),
