@@ -1,26 +1,26 @@
 """How soft-voting accuracy grows with the number of members, from models already fitted.
 
-Pools the members of saved ensembles (`accuracy.py ensemble --save-model E.skdigits`) and
-saved single pipelines (`accuracy.py accurate --save-model M.skdigits`), all fitted on the
-same split, then scores the mean probability of every subset of k members, for k = 1 .. all,
-on that split's validation images: mean, min and max over the subsets. With --pairs, also
-each pair's errors and disagreement (the share of images the two label differently), to see
-whether members of different recipes make better pairs than members of one recipe.
-With --shared, instead of the subsets: how many images are misread by how large a share of
-the members, by exactly k members (and how many of those the vote misreads), and which images most of them misread (the errors no vote of these members can
-fix). With --mix K, votes of K members mixed from families of models (a family is a file
-name without its trailing _SEED: DESK_3, DESK_4 -> DESK): for every count of members from each
-family, the mean, min and max errors over all such subsets. Members predict with
---tta-shift (default 0, as make_ensemble's members do). With --both-views, each member averages
-its probabilities over the images as it was trained (plain or deskewed) and the other view, and
-the errors of each member in each view are printed first. Every run first prints each member's
-errors and log loss (the mean -log of the true class's probability); --votes prints the errors of
-every vote of two or more members. With --calibrate, each member's probabilities are first
-tempered (softmax of log p / T) by a temperature fitted, by log loss, on the other half of the
-validation images (halves by index parity), so that under- and over-confident members weigh
-alike in the votes; --temper PREFIX=T instead tempers the members whose names start with PREFIX
-by a fixed T (as a package would, with temperatures chosen beforehand). Models may also be given
-as the members' validation probabilities (.npz files from `accuracy.py --save-probs`). Costs one
+Pools the members of saved ensembles (`accuracy.py ensemble --save-model E.skdigits`) and saved
+single pipelines (`accuracy.py accurate --save-model M.skdigits`), all fitted on the same split,
+then scores the mean probability of every subset of k members, for k = 1 .. all, on that split's
+validation images: mean, min and max over the subsets. With --pairs, also each pair's errors and
+disagreement (the share of images the two label differently), to see whether members of different
+recipes make better pairs than members of one recipe. With --shared, instead of the subsets: how
+many images are misread by how large a share of the members, by exactly k members (and how many of
+those the vote misreads), and which images most of them misread (the errors no vote of these
+members can fix). With --mix K, votes of K members mixed from families of models (a family is a
+file name without its trailing _SEED: DESK_3, DESK_4 -> DESK): for every count of members from
+each family, the mean, min and max errors over all such subsets. Members predict with --tta-shift
+(default 0, as make_ensemble's members do). With --both-views, each member averages its
+probabilities over the images as it was trained (plain or deskewed) and the other view, and the
+errors of each member in each view are printed first. Every run first prints each member's errors
+and log loss (the mean -log of the true class's probability); --votes prints the errors of every
+vote of two or more members. With --calibrate, each member's probabilities are first tempered
+(softmax of log p / T) by a temperature fitted, by log loss, on the other half of the validation
+images (halves by index parity), so that under- and over-confident members weigh alike in the
+votes; --temper PREFIX=T instead tempers the members whose names start with PREFIX by a fixed T
+(as a package would, with temperatures chosen beforehand). Models may also be given as the
+members' validation probabilities (.npz files from `accuracy.py --save-probs`). Costs one
 prediction per saved model (two with --both-views), no training.
 
     python benchmarks/ensemble_size.py ens_seed1.skdigits ens_seed2.skdigits [--select]
@@ -55,10 +55,11 @@ def main():
     parser.add_argument("--mix", type=int, metavar="K", help="print votes of K members by family instead of the subsets")
     parser.add_argument("--votes", action="store_true", help="also print the errors of every vote of two or more members")
     parser.add_argument("--tta-shift", type=int, default=0, help="the members' shift TTA (default 0)")
-    parser.add_argument("--calibrate", action="store_true",
-                        help="temper each member by a temperature fitted on the other half of the images first")
-    parser.add_argument("--temper", nargs="+", default=[], metavar="PREFIX=T",
-                        help="temper the members whose names start with PREFIX by the fixed temperature T")
+    tempering = parser.add_mutually_exclusive_group()
+    tempering.add_argument("--calibrate", action="store_true",
+                           help="temper each member by a temperature fitted on the other half of the images first")
+    tempering.add_argument("--temper", nargs="+", default=[], metavar="PREFIX=T",
+                           help="temper the members whose names start with PREFIX by the fixed temperature T")
     parser.add_argument("--both-views", action="store_true",
                         help="each member averages its own view (plain or deskewed) and the other one")
     args = parser.parse_args()
@@ -79,10 +80,12 @@ def main():
         probabilities = np.stack([tempered for tempered, _ in calibrated])
         temperatures = [[round(t, 3) for t in fitted] for _, fitted in calibrated]
     for prefix, temperature in (item.split("=") for item in args.temper):
-        for i, name in enumerate(names):
-            if name.startswith(prefix):
-                probabilities[i] = softmax(log_probabilities(probabilities[i]) / float(temperature), axis=1)
-                temperatures[i] = float(temperature)
+        matching = [i for i, name in enumerate(names) if name.startswith(prefix)]
+        if not matching:
+            sys.exit(f"--temper {prefix}={temperature}: no member's name starts with {prefix!r}; the members are {names}.")
+        for i in matching:
+            probabilities[i] = temper(probabilities[i], float(temperature))
+            temperatures[i] = float(temperature)
 
     def errors(subset):
         return count_errors(probabilities[list(subset)].mean(axis=0), classes, y_val)
@@ -120,15 +123,19 @@ def main():
 def temper_cross_fitted(probabilities, true_class):
     """`probabilities` tempered on each half of the images (by index parity) by the temperature
     that minimises the other half's log loss, and the two temperatures."""
-    logs = log_probabilities(probabilities)
-    halves = [np.arange(len(logs)) % 2 == parity for parity in (0, 1)]
+    halves = [np.arange(len(probabilities)) % 2 == parity for parity in (0, 1)]
     tempered, temperatures = np.empty_like(probabilities), []
     for fit_half, apply_half in (halves, halves[::-1]):
-        fitted = minimize_scalar(tempered_log_loss, args=(logs[fit_half], true_class[fit_half]), bounds=(-3, 3),
-                                 method="bounded")
+        fitted = minimize_scalar(tempered_log_loss, args=(log_probabilities(probabilities[fit_half]), true_class[fit_half]),
+                                 bounds=(-3, 3), method="bounded")
         temperatures.append(float(np.exp(fitted.x)))
-        tempered[apply_half] = softmax(logs[apply_half] / temperatures[-1], axis=1)
+        tempered[apply_half] = temper(probabilities[apply_half], temperatures[-1])
     return tempered, temperatures
+
+
+def temper(probabilities, temperature):
+    """softmax(log p / T): sharper below T = 1, flatter above."""
+    return softmax(log_probabilities(probabilities) / temperature, axis=1)
 
 
 def log_probabilities(probabilities):
