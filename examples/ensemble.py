@@ -19,7 +19,7 @@ X, y = load_sample()
 X_train, y_train, X_test, y_test = X[:4000], y[:4000], X[4000:], y[4000:]
 if QUICK:
     X_train, y_train = X_train[:800], y_train[:800]
-# the default members (the strided and deskewed presets in turn, 15 epochs
+# the default members (the mixup and deskewed presets in turn, 15 epochs
 # each) are the ones to use on the full data; the sample is small, so this
 # runs the quicker default preset
 params = {"epochs": 1} if QUICK else {}

@@ -220,7 +220,24 @@ def images_per_epoch(n_images, augmentation):
     return n_images * (int(augmentation["keep_original"]) + augmentation["n_copies"])
 
 
-def fresh_copies_dataset(X, y, sample_weight, augmentation, *, batch_size, epoch=0):
+_MIXUP_STREAM = 7919  # folded into a batch's seed for its mixup draws, apart from its transformations
+
+
+def _mix_with_neighbours(images, targets, alpha, seed):
+    """Mixup with the previous image of the batch (the first image's partner is the last):
+    image ``i`` becomes ``lam_i * images[i] + (1 - lam_i) * images[i - 1]``, its target
+    likewise (as float32), with ``lam_i`` drawn from Beta(alpha, alpha) by the stateless `seed`."""
+    g1, g2 = (
+        tf.random.stateless_gamma(tf.shape(targets)[:1], gamma_seed, alpha=alpha)
+        for gamma_seed in tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    )
+    lam = g1 / (g1 + g2)
+    images = lam[:, None, None, None] * images + (1 - lam[:, None, None, None]) * tf.roll(images, 1, 0)
+    targets = tf.cast(targets, tf.float32)
+    return images, lam[:, None] * targets + (1 - lam[:, None]) * tf.roll(targets, 1, 0)
+
+
+def fresh_copies_dataset(X, y, sample_weight, augmentation, *, batch_size, epoch=0, mixup=0.0):
     """A ``tf.data`` pipeline that augments anew every time an image is drawn.
 
     Each epoch holds ``keep_original`` times the images as they are plus
@@ -249,6 +266,12 @@ def fresh_copies_dataset(X, y, sample_weight, augmentation, *, batch_size, epoch
         pass over the dataset, so assigning it between passes draws another
         epoch; [`DigitCNNClassifier`][skdigits.model.DigitCNNClassifier]
         assigns Keras' epoch number at the start of each epoch.
+    mixup : float, default=0.0
+        If above 0, mixup (Zhang et al. 2018): every image of a batch,
+        original or copy, becomes ``lam * image + (1 - lam) * partner`` and
+        its target ``lam * target + (1 - lam) * partner's``, where the
+        partner is the image before it in the shuffled batch and ``lam`` is
+        drawn from Beta(mixup, mixup) per image. `y` must then be one-hot.
 
     Returns
     -------
@@ -290,9 +313,14 @@ def fresh_copies_dataset(X, y, sample_weight, augmentation, *, batch_size, epoch
         def uniform(low, high):
             return tf.random.stateless_uniform(tf.shape(rows), seeds[next(draws)], low, high)
 
-        augmented = transform_images(batch, *_draw_transforms(uniform, *ranges))
-        batch = tf.where(tf.reshape(index >= n_originals, [-1, 1, 1, 1]), augmented, batch)
-        data = (tf.reshape(batch, [-1, *sample_shape]), tf.gather(targets, rows))
+        if n_originals < epoch_size:  # some copies to transform
+            augmented = transform_images(batch, *_draw_transforms(uniform, *ranges))
+            batch = tf.where(tf.reshape(index >= n_originals, [-1, 1, 1, 1]), augmented, batch)
+        labels = tf.gather(targets, rows)
+        if mixup:
+            mix_seed = tf.random.experimental.stateless_fold_in(batch_seed, _MIXUP_STREAM)
+            batch, labels = _mix_with_neighbours(batch, labels, mixup, mix_seed)
+        data = (tf.reshape(batch, [-1, *sample_shape]), labels)
         return data if weights is None else (*data, tf.gather(weights, rows))
 
     n_batches = math.ceil(epoch_size / batch_size)

@@ -124,7 +124,7 @@ def _add_command(commands, name, handler, help_text, *, trains=True):
         "--preset", default="default", choices=sorted(PRESETS),
         help="pipeline preset (skdigits.pipeline.PRESETS): 'default' is fast, 'reference' is the notebook, "
         "'accurate' the most accurate single model, 'deskewed' the same on deskewed images for 15 epochs, "
-        "'strided' the same with the strided network",
+        "'strided' the same with the strided network, 'mixup' that trained on mixup",
     )
     command.add_argument(
         "--set", nargs="+", default=[], metavar="STEP__PARAM=VALUE", dest="overrides",

@@ -90,7 +90,7 @@ class RandomSubsampler(BaseSampler):
     prefer_skip_nested_validation=True,
 )
 def make_ensemble(
-    n_members=4, *, preset=("strided", "deskewed"), epochs=15, max_samples=0.9, n_jobs=None, random_state=None,
+    n_members=4, *, preset=("mixup", "deskewed"), epochs=15, max_samples=0.9, n_jobs=None, random_state=None,
     **params,
 ):
     """Make an unfitted soft-voting ensemble of bagged digit pipelines.
@@ -109,13 +109,15 @@ def make_ensemble(
     ----------
     n_members : int, default=4
         Number of pipelines.
-    preset : str or sequence of str, default=("strided", "deskewed")
+    preset : str or sequence of str, default=("mixup", "deskewed")
         Preset of the members, see [`make_digit_pipeline`][skdigits.pipeline.make_digit_pipeline];
         a sequence is assigned in turn. The default alternates members with
-        the strided network (``"strided"``) and members with the max-pooling
-        network that read deskewed images (``"deskewed"``), which make fewer
-        of the same mistakes; ``"accurate"`` makes every member the same
-        recipe.
+        the strided network trained on mixup (``"mixup"``) and members with
+        the max-pooling network that read deskewed images (``"deskewed"``),
+        which make fewer of the same mistakes; each preset tempers its
+        probabilities (``temperature``) so that the soft vote weighs them
+        by how sure they really are. ``"accurate"`` makes every member the
+        same recipe.
     epochs : int or None, default=15
         Epochs of every member. Chosen on the selection split, where votes
         of 15-epoch members made fewer errors than votes of the single-model

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from scikeras.wrappers import KerasClassifier
 from scipy.sparse import issparse
+from scipy.special import softmax
 from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_params
 from sklearn.utils.validation import _num_samples
@@ -560,6 +561,13 @@ class DigitCNNClassifier(KerasClassifier):
         ``CategoricalCrossentropy(label_smoothing=...)``) instead of the
         sparse cross-entropy; the labels ``fit`` takes do not change. Only
         with the default `loss`.
+    mixup : float, default=0.0
+        If above 0, train on mixup (Zhang et al. 2018): each training image
+        and its one-hot target are blended with those of its neighbour in
+        the shuffled batch, by a weight drawn from Beta(mixup, mixup) per
+        image (see [`fresh_copies_dataset`][skdigits.augment.fresh_copies_dataset]);
+        0.2 in the ``"mixup"`` preset. Prediction sees whole images. Only
+        with the default `loss`.
     epochs : int, default=20
         Number of passes over the training data.
     batch_size : int, default=64
@@ -571,6 +579,12 @@ class DigitCNNClassifier(KerasClassifier):
         model is unlikely to be trained. 0 turns both off.
     predict_batch_size : int, default=1024
         Batch size for ``predict`` and ``predict_proba``.
+    temperature : float, default=1.0
+        ``predict_proba`` returns the network's probabilities tempered as
+        ``softmax(log(p) / temperature)``: above 1 less confident, below 1
+        more; ``predict`` is the same whatever it is. The presets set it so
+        that soft votes weigh members by how sure they really are (chosen by
+        log loss on the selection split). It can be set on a fitted model.
     tta_shift : int, default=0
         Shift test-time augmentation: if above 0, ``predict``,
         ``predict_proba`` and ``score`` average the probabilities of each
@@ -637,10 +651,12 @@ class DigitCNNClassifier(KerasClassifier):
         "warmup": [Interval(numbers.Real, 0, 1, closed="left")],
         "ema_decay": [None, Interval(numbers.Real, 0, 1, closed="neither")],
         "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
+        "mixup": [Interval(numbers.Real, 0, None, closed="left")],
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "min_steps": [Interval(numbers.Integral, 0, None, closed="left")],
         "predict_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "tta_shift": [Interval(numbers.Integral, 0, None, closed="left")],
         "verbose": ["verbose"],
         "checkpoint_dir": [None, str, os.PathLike],
@@ -663,10 +679,12 @@ class DigitCNNClassifier(KerasClassifier):
         warmup=0.1,
         ema_decay=None,
         label_smoothing=0.0,
+        mixup=0.0,
         epochs=20,
         batch_size=64,
         min_steps=300,
         predict_batch_size=1024,
+        temperature=1.0,
         tta_shift=0,
         verbose=0,
         checkpoint_dir=None,
@@ -699,8 +717,10 @@ class DigitCNNClassifier(KerasClassifier):
         self.warmup = warmup
         self.ema_decay = ema_decay
         self.label_smoothing = label_smoothing
+        self.mixup = mixup
         self.min_steps = min_steps
         self.predict_batch_size = predict_batch_size
+        self.temperature = temperature
         self.tta_shift = tta_shift
         self.checkpoint_dir = checkpoint_dir
 
@@ -713,11 +733,12 @@ class DigitCNNClassifier(KerasClassifier):
                 "pass X.toarray()."
             )
         check_targets(y, n_samples=_num_samples(X))
-        if self.label_smoothing and self.loss != _SPARSE_LOSS:
-            raise ValueError(
-                f"label_smoothing={self.label_smoothing} replaces the loss with a smoothed categorical cross-entropy, "
-                f"but loss={self.loss!r} was given too; keep the default loss, or set label_smoothing=0."
-            )
+        for name in ("label_smoothing", "mixup"):
+            if getattr(self, name) and self.loss != _SPARSE_LOSS:
+                raise ValueError(
+                    f"{name}={getattr(self, name)} trains on one-hot targets with a categorical cross-entropy, "
+                    f"but loss={self.loss!r} was given too; keep the default loss, or set {name}=0."
+                )
         # set by AugmentingResampler(per_epoch=True); lost when scikeras validates X
         self.augmentation_ = getattr(X, "augmentation", None)
         super().fit(X, y, sample_weight=sample_weight, **kwargs)
@@ -740,18 +761,22 @@ class DigitCNNClassifier(KerasClassifier):
         if self.dtype_policy == "mixed_float16":  # compile's auto_scale_loss reads the model's policy, not its layers'
             compile_kwargs["optimizer"] = keras.optimizers.LossScaleOptimizer(compile_kwargs["optimizer"])
         compile_kwargs["metrics"] = list(compile_kwargs["metrics"] or [])
-        if self.label_smoothing:
+        if self._one_hot_targets:
             compile_kwargs["loss"] = keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing)
         model.compile(**compile_kwargs)
         return model
 
     @property
     def target_encoder(self):
-        """scikeras' label encoder; one-hot when `label_smoothing` asks for the categorical loss."""
+        """scikeras' label encoder; one-hot when `label_smoothing` or `mixup` asks for the categorical loss."""
         encoder = super().target_encoder
-        if self.label_smoothing:
+        if self._one_hot_targets:
             encoder.set_params(loss="categorical_crossentropy")
         return encoder
+
+    @property
+    def _one_hot_targets(self):
+        return bool(self.label_smoothing or self.mixup)
 
     # scikeras seeds through a context that sets TF_DETERMINISTIC_OPS before asking
     # TensorFlow whether determinism was on, so it leaves op determinism enabled for
@@ -773,7 +798,7 @@ class DigitCNNClassifier(KerasClassifier):
         # scikeras 0.13 drops `callbacks` given to fit; run them after the constructor's
         fit_time = _as_callback_list(kwargs.pop("callbacks", None))
         constructor_callbacks = self._fit_callbacks
-        augmentation = getattr(self, "augmentation_", None)
+        augmentation = self._dataset_augmentation()
         self.batch_size_ = self._batch_size_for(images_per_epoch(len(X), augmentation), epochs)
         images = X
         backup_dir = None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / "backup"
@@ -783,7 +808,9 @@ class DigitCNNClassifier(KerasClassifier):
             kwargs["batch_size"] = self.batch_size_
         else:  # the dataset batches and shuffles
             epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-            X = fresh_copies_dataset(X, y, sample_weight, augmentation, batch_size=self.batch_size_, epoch=epoch)
+            X = fresh_copies_dataset(
+                X, y, sample_weight, augmentation, batch_size=self.batch_size_, epoch=epoch, mixup=self.mixup
+            )
             y = sample_weight = None
             kwargs.update(batch_size=None, shuffle=False)
             draw_epoch = [_DrawEpoch(epoch)]
@@ -799,6 +826,15 @@ class DigitCNNClassifier(KerasClassifier):
         subset = check_random_state(self.random_state).permutation(len(images))[:2048]
         recalibrate_batchnorm(self.model_, images[np.sort(subset)], batch_size=self.predict_batch_size)
         self.history_ = dict(self.history_)
+
+    def _dataset_augmentation(self):
+        """The per-epoch augmentation the training dataset applies: the one handed over, or
+        with `mixup` but none handed over, the images as they are (mixup acts in the dataset)."""
+        augmentation = getattr(self, "augmentation_", None)
+        if augmentation is None and self.mixup:
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            augmentation = {"rotation": 0.0, "zoom": 0.0, "shift": 0.0, "n_copies": 0, "keep_original": True, "seed": seed}
+        return augmentation
 
     def _schedule(self):
         if self.lr_schedule == "cosine":
@@ -878,11 +914,16 @@ class DigitCNNClassifier(KerasClassifier):
         kwargs.setdefault("verbose", 0)
         probabilities = super()._predict_raw(X, **kwargs)  # validates X
         if not self.tta_shift:
-            return probabilities
+            return self._tempered(probabilities)
         offsets = [(0, self.tta_shift), (0, -self.tta_shift), (self.tta_shift, 0), (-self.tta_shift, 0)]
         for copy in shifted_copies(self.feature_encoder_.transform(np.asarray(X, dtype=np.float32)), offsets):
             probabilities = probabilities + self.model_.predict(copy, **kwargs)
-        return probabilities / (len(offsets) + 1)
+        return self._tempered(probabilities / (len(offsets) + 1))
+
+    def _tempered(self, probabilities):
+        if self.temperature == 1:
+            return probabilities
+        return softmax(np.log(np.clip(probabilities, 1e-12, None)) / self.temperature, axis=1)
 
     def __sklearn_tags__(self):
         # scikeras puts ClassifierMixin after BaseEstimator in the MRO, so its
@@ -913,7 +954,7 @@ def _seeded(random_state):
 
 
 _FIT_FINGERPRINT = "fit.sha256"  # in the backup folder: which fit wrote the backup
-_NOT_TRAINING_SETTINGS = {"callbacks", "verbose", "checkpoint_dir", "predict_batch_size", "tta_shift"}
+_NOT_TRAINING_SETTINGS = {"callbacks", "verbose", "checkpoint_dir", "predict_batch_size", "tta_shift", "temperature"}
 
 
 def _as_callback_list(callbacks):

@@ -25,14 +25,15 @@ def make_digit_pipeline(*, preset="default", random_state=None, **params):
 
     Parameters
     ----------
-    preset : {"default", "reference", "accurate", "deskewed", "strided"}, default="default"
+    preset : {"default", "reference", "accurate", "deskewed", "strided", "mixup"}, default="default"
         Named configuration of the steps, see ``skdigits.pipeline.PRESETS``:
         "default" is fast, "reference" is the reference notebook, "accurate"
         is the most accurate single model (about four times the default's
         training images and fit time), "deskewed" is "accurate" on deskewed
-        images for 15 epochs instead of 10, and "strided" is "accurate" with
-        the strided network (about 1.6 times the time per image): the two
-        halves of `make_ensemble`'s members.
+        images for 15 epochs instead of 10, "strided" is "accurate" with
+        the strided network (about 1.6 times the time per image), and
+        "mixup" is "strided" trained on mixup: "mixup" and "deskewed" are
+        the two halves of `make_ensemble`'s members.
     random_state : int or None, default=None
         Seeds both the augmenting step and the network.
     **params

@@ -218,3 +218,20 @@ def test_fresh_copies_are_reproducible_from_the_seed(sample):
     again = _epoch(fresh_copies_dataset(X, np.arange(20), None, spec, batch_size=8))
     np.testing.assert_array_equal(first[0], again[0])
     assert len(first[0]) == 20 and not any(np.array_equal(image, X[label]) for image, label in zip(*first))
+
+
+def test_mixup_blends_each_image_and_target_with_its_batch_neighbour(sample):
+    X = (sample[0][:20].reshape(-1, 28, 28, 1) / 255).astype(np.float32)
+    one_hot = np.eye(20, dtype=np.float32)  # a unique class finds each image's source
+    spec = {"rotation": 0.0, "zoom": 0.0, "shift": 0.0, "n_copies": 0, "keep_original": True, "seed": 0}
+    plain_images, plain_targets = _epoch(fresh_copies_dataset(X, one_hot, None, spec, batch_size=10))
+    images, targets = _epoch(fresh_copies_dataset(X, one_hot, None, spec, batch_size=10, mixup=0.2))
+    np.testing.assert_array_equal(plain_images, X[plain_targets.argmax(axis=1)])  # without mixup, whole images
+    np.testing.assert_allclose(targets.sum(axis=1), 1, rtol=1e-6)
+    np.testing.assert_allclose(images, np.einsum("nk,khwc->nhwc", targets, X), atol=1e-5)  # images mix as targets do
+    for batch in (slice(0, 10), slice(10, 20)):  # each image's partner is the one before it in its batch
+        main = plain_targets[batch].argmax(axis=1)
+        np.testing.assert_allclose(targets[batch][np.arange(10), main] + targets[batch][np.arange(10), np.roll(main, 1)], 1,
+                                   rtol=1e-6)
+    weights = targets.max(axis=1)
+    assert (weights < 0.99).any()  # some images are mixed

@@ -153,10 +153,12 @@ def test_members_train_fifteen_epochs_unless_told_otherwise():
     assert _member_epochs(make_ensemble(2, cnn__epochs=6, random_state=0)) == [6, 6]
 
 
-def test_default_members_alternate_the_strided_network_and_deskewed_images():
+def test_default_members_alternate_mixup_strided_networks_and_deskewed_images():
     ensemble = make_ensemble(4, random_state=0)
     assert _member_params(ensemble, "cnn__downsampling") == ["strided", "maxpool", "strided", "maxpool"]
     assert _member_params(ensemble, "reshape__deskew") == [False, True, False, True]
+    assert _member_params(ensemble, "cnn__mixup") == [0.2, 0.0, 0.2, 0.0]
+    assert _member_params(ensemble, "cnn__temperature") == [0.59, 1.46, 0.59, 1.46]
     assert _member_epochs(ensemble) == [15, 15, 15, 15]
     everyone_plain = make_ensemble(2, preset="accurate", random_state=0)
     assert _member_params(everyone_plain, "reshape__deskew") == [False, False]
@@ -164,16 +166,17 @@ def test_default_members_alternate_the_strided_network_and_deskewed_images():
 
 def test_downsampling_strided_makes_the_deskewed_members_strided_too():
     # the docs' one-liner for strided and deskewed strided members in turn
-    ensemble = make_ensemble(4, downsampling="strided", random_state=0)
+    ensemble = make_ensemble(4, preset=("strided", "deskewed"), downsampling="strided", random_state=0)
     assert _member_params(ensemble, "cnn__downsampling") == ["strided"] * 4
     assert _member_params(ensemble, "reshape__deskew") == [False, True, False, True]
+    assert _member_params(ensemble, "cnn__mixup") == [0.0] * 4
 
 
 def test_m3_style_members_replace_the_strided_ones_through_set_params():
     # the docs' recipe for the candidate on the reported split: seeds and bags stay, the network changes
     m3 = {"cnn__downsampling": "none", "cnn__filters": (32, 64, 96, 128, 160), "cnn__dense_units": (),
           "cnn__dropout": 0.0}
-    ensemble = make_ensemble(downsampling="strided", random_state=0)
+    ensemble = make_ensemble(preset=("strided", "deskewed"), downsampling="strided", random_state=0)
     seeds = _member_params(ensemble, "cnn__random_state")
     ensemble.set_params(**{f"member{i}__{key}": value for i in (0, 2) for key, value in m3.items()})
     assert _member_params(ensemble, "cnn__downsampling") == ["none", "strided", "none", "strided"]
@@ -196,8 +199,23 @@ def test_members_predict_without_shift_tta_unless_asked():
         return _member_params(ensemble, "cnn__tta_shift")
 
     assert make_digit_pipeline(preset="accurate").get_params()["cnn__tta_shift"] == 1
-    assert tta(make_ensemble(2, random_state=0)) == [0, 0]  # though the strided and deskewed presets alone use it
+    assert tta(make_ensemble(2, random_state=0)) == [0, 0]  # though the mixup and deskewed presets alone use it
     assert tta(make_ensemble(2, tta_shift=1, random_state=0)) == [1, 1]
+
+
+def test_the_vote_averages_the_members_tempered_probabilities(fitted_ensemble, small):
+    _, _, X_new, _ = small
+    members = fitted_ensemble.estimators_
+    plain = fitted_ensemble.predict_proba(X_new)
+    try:
+        for member, temperature in zip(members, (0.5, 1.0, 2.0)):
+            member.set_params(cnn__temperature=temperature)
+        tempered = fitted_ensemble.predict_proba(X_new)
+        np.testing.assert_allclose(tempered, np.mean([member.predict_proba(X_new) for member in members], axis=0), rtol=1e-6)
+        assert not np.allclose(tempered, plain, atol=1e-4)
+    finally:
+        for member in members:
+            member.set_params(cnn__temperature=1.0)
 
 
 def test_member_scores_report_accuracy_and_pairwise_disagreement(fitted_ensemble, small):

@@ -461,10 +461,49 @@ def test_label_smoothing_trains_on_smoothed_one_hot_targets():
     assert pickle.loads(pickle.dumps(smoothed)).predict(X[:20]).tolist() == smoothed.predict(X[:20]).tolist()
 
 
-def test_label_smoothing_with_another_loss_is_refused():
+@pytest.mark.parametrize("name", ["label_smoothing", "mixup"])
+def test_one_hot_training_with_another_loss_is_refused(name):
     X, y = _separable_images(40)
-    with pytest.raises(ValueError, match=r"label_smoothing=0.1 replaces the loss .* but loss='mse' was given too"):
-        DigitCNNClassifier(**TINY, label_smoothing=0.1, loss="mse").fit(X, y)
+    with pytest.raises(ValueError, match=rf"{name}=0.1 trains on one-hot targets .* but loss='mse' was given too; "
+                                         rf"keep the default loss, or set {name}=0"):
+        DigitCNNClassifier(**TINY, **{name: 0.1}, loss="mse").fit(X, y)
+
+
+def test_mixup_trains_on_blended_targets_and_predicts_whole_images(monkeypatch):
+    import skdigits.model as model_module
+
+    X, y = _separable_images()
+    mixups = []
+    real = model_module.fresh_copies_dataset
+
+    def spy(*args, **kwargs):
+        mixups.append(kwargs["mixup"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model_module, "fresh_copies_dataset", spy)
+    params = {**TINY, "epochs": 15, "batch_size": 32, "learning_rate": 1e-2, "random_state": 0}
+    plain = DigitCNNClassifier(**params).fit(X, y)
+    mixed = DigitCNNClassifier(**params, mixup=1.0).fit(X, y)  # no augmentation handed over: mixup alone
+    assert mixups == [1.0]  # the plain fit trained on the arrays, the mixup fit on the dataset
+    assert mixed.model_.loss.get_config()["label_smoothing"] == 0
+    # blended targets keep the training loss well above the plain fit's
+    assert mixed.history_["loss"][-1] > 2 * plain.history_["loss"][-1]
+    assert mixed.score(X, y) == 1.0
+    np.testing.assert_allclose(mixed.predict_proba(X[:5]), mixed.model_.predict(X[:5], verbose=0), rtol=1e-5)
+    assert pickle.loads(pickle.dumps(mixed)).predict(X[:20]).tolist() == mixed.predict(X[:20]).tolist()
+
+
+def test_temperature_tempers_the_probabilities_not_the_predictions(images):
+    X, y, X_new = images
+    clf = DigitCNNClassifier(**TINY, random_state=0).fit(X, y)
+    raw = clf.model_.predict(X_new, verbose=0)
+    labels = clf.predict(X_new)
+    clf.set_params(temperature=2.0)  # on a fitted model, no refit
+    expected = np.exp(np.log(raw) / 2)
+    np.testing.assert_allclose(clf.predict_proba(X_new), expected / expected.sum(axis=1, keepdims=True), rtol=1e-4)
+    np.testing.assert_array_equal(clf.predict(X_new), labels)
+    sharpened = clf.set_params(temperature=0.5).predict_proba(X_new)
+    assert (sharpened.max(axis=1) >= raw.max(axis=1) - 1e-6).all() and not np.allclose(sharpened, raw, atol=1e-3)
 
 
 def test_no_downsampling_builds_the_m3_style_network():

@@ -99,11 +99,14 @@ def test_a_file_without_them_loads_and_saves_again(saved, small, tmp_path):
 def test_save_load_bare_classifier(small, tmp_path):
     X, y, X_new, _ = small
     images = X.reshape(-1, 28, 28, 1).astype(np.float32) / 255
-    clf = DigitCNNClassifier(**TINY, random_state=0).fit(images, y)
+    # mixup trains on one-hot targets; the temperature tempers what predict_proba returns
+    clf = DigitCNNClassifier(**TINY, mixup=0.2, temperature=0.59, random_state=0).fit(images, y)
     skdigits.save(clf, tmp_path / "clf.skdigits")
     loaded = skdigits.load(tmp_path / "clf.skdigits")
     new_images = X_new.reshape(-1, 28, 28, 1).astype(np.float32) / 255
     np.testing.assert_array_equal(loaded.predict(new_images), clf.predict(new_images))
+    np.testing.assert_allclose(loaded.predict_proba(new_images), clf.predict_proba(new_images), rtol=1e-6)
+    assert (loaded.mixup, loaded.temperature) == (0.2, 0.59)
 
 
 def test_loaded_model_can_be_refitted_and_cloned(saved, small):

@@ -191,7 +191,8 @@ def test_deskewed_preset_is_accurate_on_deskewed_images_for_more_epochs(small):
     deskewed = make_digit_pipeline(preset="deskewed").get_params()
     assert deskewed["reshape__deskew"] and not accurate["reshape__deskew"]
     assert (deskewed["cnn__epochs"], accurate["cnn__epochs"]) == (15, 10)
-    same = [k for k in accurate if k.startswith("cnn__") and k != "cnn__epochs"]
+    assert (deskewed["cnn__temperature"], accurate["cnn__temperature"]) == (1.46, 1.0)
+    same = [k for k in accurate if k.startswith("cnn__") and k not in ("cnn__epochs", "cnn__temperature")]
     assert {k: deskewed[k] for k in same} == {k: accurate[k] for k in same}
     pipe = make_digit_pipeline(preset="deskewed", **TINY, random_state=0).fit(X, y)
     images = pipe[:2].transform(X_new)  # what the network reads at predict time
@@ -204,13 +205,30 @@ def test_strided_preset_is_accurate_with_the_strided_network(small):
     accurate = make_digit_pipeline(preset="accurate").get_params()
     strided = make_digit_pipeline(preset="strided").get_params()
     assert (strided["cnn__downsampling"], accurate["cnn__downsampling"]) == ("strided", "maxpool")
-    assert {k: v for k, v in strided.items() if k != "cnn__downsampling" and "__" in k} == {
-        k: v for k, v in accurate.items() if k != "cnn__downsampling" and "__" in k
+    assert strided["cnn__temperature"] == 1.46
+    changed = ("cnn__downsampling", "cnn__temperature")
+    assert {k: v for k, v in strided.items() if k not in changed and "__" in k} == {
+        k: v for k, v in accurate.items() if k not in changed and "__" in k
     }
     pipe = make_digit_pipeline(preset="strided", **TINY, random_state=0).fit(X, y)
     layers = {(type(layer).__name__, getattr(layer, "strides", None)) for layer in pipe[-1].model_.layers}
     assert ("Conv2D", (2, 2)) in layers and not any(name == "MaxPooling2D" for name, _ in layers)
     assert pipe.predict(X_new).shape == (len(X_new),)
+
+
+def test_mixup_preset_is_strided_trained_on_mixup_with_sharpened_probabilities(small):
+    X, y, X_new, _ = small
+    strided = make_digit_pipeline(preset="strided").get_params()
+    mixup = make_digit_pipeline(preset="mixup").get_params()
+    assert (mixup["cnn__mixup"], strided["cnn__mixup"]) == (0.2, 0.0)
+    assert (mixup["cnn__temperature"], strided["cnn__temperature"]) == (0.59, 1.46)
+    changed = ("cnn__mixup", "cnn__temperature")
+    assert {k: v for k, v in mixup.items() if k not in changed and "__" in k} == {
+        k: v for k, v in strided.items() if k not in changed and "__" in k
+    }
+    pipe = make_digit_pipeline(preset="mixup", **TINY, random_state=0).fit(X, y)
+    assert pipe[-1].model_.loss.__class__.__name__ == "CategoricalCrossentropy"
+    assert pipe.predict_proba(X_new).shape == (len(X_new), 10)
 
 
 def test_per_epoch_augmentation_trains_on_fresh_copies_and_never_reaches_predict(small, monkeypatch):
