@@ -904,26 +904,24 @@ class DigitCNNClassifier(KerasClassifier):
         ]
 
     def predict_proba(self, X, **kwargs):
-        """Class probabilities, of shape (n_samples, n_classes) even for one image."""
+        """Class probabilities, tempered by `temperature`, of shape (n_samples, n_classes) even for one image."""
         # scikeras 0.13 squeezes the probabilities of a single image to shape (n_classes,)
-        proba = super().predict_proba(X, **kwargs)
-        return proba.reshape(_num_samples(X), -1)
+        proba = super().predict_proba(X, **kwargs).reshape(_num_samples(X), -1)
+        if self.temperature == 1:
+            return proba
+        # only here: predict's argmax is the same whatever the temperature
+        return softmax(np.log(np.clip(proba, 1e-12, None)) / self.temperature, axis=1)
 
     def _predict_raw(self, X, **kwargs):
         kwargs.setdefault("batch_size", self.predict_batch_size)
         kwargs.setdefault("verbose", 0)
         probabilities = super()._predict_raw(X, **kwargs)  # validates X
         if not self.tta_shift:
-            return self._tempered(probabilities)
+            return probabilities
         offsets = [(0, self.tta_shift), (0, -self.tta_shift), (self.tta_shift, 0), (-self.tta_shift, 0)]
         for copy in shifted_copies(self.feature_encoder_.transform(np.asarray(X, dtype=np.float32)), offsets):
             probabilities = probabilities + self.model_.predict(copy, **kwargs)
-        return self._tempered(probabilities / (len(offsets) + 1))
-
-    def _tempered(self, probabilities):
-        if self.temperature == 1:
-            return probabilities
-        return softmax(np.log(np.clip(probabilities, 1e-12, None)) / self.temperature, axis=1)
+        return probabilities / (len(offsets) + 1)
 
     def __sklearn_tags__(self):
         # scikeras puts ClassifierMixin after BaseEstimator in the MRO, so its
